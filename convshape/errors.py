@@ -1,0 +1,119 @@
+"""The one error family of convshape.
+
+Inner code raises short facts with real numbers (``ShapeError("output height would be 0",
+formula=[...])``); the code that knows where the layer came from adds the context once with
+:meth:`ConvshapeError.located`, and :meth:`ConvshapeError.render` prints it like a compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """The ``kind`` field of the JSON contract."""
+
+    YAML = "yaml"
+    SPEC = "spec"
+    SHAPE = "shape"
+    MISMATCH = "mismatch"
+    RUNTIME = "runtime"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something stands in a YAML file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class ErrorContext:
+    """What the engine knows about the layer an error belongs to."""
+
+    location: Location | None = None
+    layer_path: str | None = None  # dotted module path, e.g. "4.body.0"
+    spec_path: str | None = None  # where it is written, e.g. "layers[4].body[0]"
+    layer_name: str | None = None
+    layer_type: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    via: str | None = None  # e.g. "block BasicBlock used at configs/r.yaml:30:7"
+
+
+class ConvshapeError(Exception):
+    """Base of every error convshape reports about a user's input."""
+
+    kind: ErrorKind = ErrorKind.SPEC
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        formula: tuple[str, ...] | list[str] = (),
+        hint: str | None = None,
+        context: ErrorContext | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.formula = tuple(formula)
+        self.hint = hint
+        self.context = context or ErrorContext()
+
+    def located(self, **context: object) -> ConvshapeError:
+        """A copy with more context; fields already set are kept (innermost wins)."""
+        known = {k: v for k, v in vars(self.context).items() if v is not None}
+        merged = replace(self.context, **{**context, **known})  # type: ignore[arg-type]
+        err = type(self)(self.message, formula=self.formula, hint=self.hint, context=merged)
+        err.__cause__ = self.__cause__
+        return err
+
+    @property
+    def headline(self) -> str:
+        """``file:line:col: layers[2] conv2 (Conv2d): what is wrong``."""
+        ctx = self.context
+        parts = [str(ctx.location)] if ctx.location else []
+        who = " ".join(p for p in (ctx.spec_path or ctx.layer_path, ctx.layer_name) if p)
+        if ctx.layer_type:
+            who = f"{who} ({ctx.layer_type})" if who else ctx.layer_type
+        if who:
+            parts.append(who)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+    def render(self) -> str:
+        lines = [self.headline]
+        lines += [f"  {line}" for line in self.formula]
+        if self.context.input_shape is not None:
+            lines.append(f"  input to this layer: {list(self.context.input_shape)}")
+        if self.context.via:
+            lines.append(f"  in {self.context.via}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class YamlError(ConvshapeError):
+    """The file is not readable YAML (or not YAML convshape will construct)."""
+
+    kind = ErrorKind.YAML
+
+
+class SpecError(ConvshapeError):
+    """The spec does not fit the schema: unknown type or key, a value of the wrong type or range."""
+
+    kind = ErrorKind.SPEC
+
+
+class ShapeError(ConvshapeError):
+    """The spec is well formed but the shapes cannot work (torch would raise)."""
+
+    kind = ErrorKind.SHAPE

@@ -1,0 +1,161 @@
+"""The layer registry: one frozen dataclass per ``torch.nn`` class.
+
+A registered class is named after its torch class; its fields are torch's constructor arguments,
+in torch's positional order, with torch's defaults. The field annotations name a *kind* from
+:mod:`convshape.layers.kinds`, so the dataclass is the schema the spec loader checks against.
+Each class carries its own rules: construction checks (:meth:`Layer.check`), the output shape
+(:meth:`Layer.output_shape`, raising :class:`ShapeError` where torch would raise), the parameter
+count, the MACs and the formula text. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from convshape.errors import ShapeError
+
+Shape = tuple[int, ...]
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+AXIS_WORDS = {"L": "length", "H": "height", "W": "width", "D": "depth"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """Base of every registered layer type."""
+
+    ndim: ClassVar[int] = 0  # number of spatial dims of an N-d family (Conv2d: 2)
+    inferred: ClassVar[str | None] = None  # the field the engine may infer from the input
+    counts_macs: ClassVar[bool] = False  # a convolution or matrix-multiply layer
+
+    @property
+    def type_name(self) -> str:
+        return type(self).__name__
+
+    @classmethod
+    def infer(cls, shape: Shape) -> int | None:
+        """The value of :attr:`inferred` that fits an input of ``shape`` (None: can't tell)."""
+        return None
+
+    def check(self) -> None:
+        """Construction-time checks (torch raises in ``__init__``)."""
+
+    def output_shape(self, shape: Shape) -> Shape:
+        """The shape torch's forward returns, or :class:`ShapeError` where it raises."""
+        return shape
+
+    def num_params(self) -> int:
+        return 0
+
+    def macs(self, shape: Shape, out: Shape) -> int:
+        """Multiply-accumulates of one forward pass, bias excluded (DESIGN.md section 3)."""
+        return 0
+
+    def explain(self, shape: Shape, out: Shape) -> list[str]:
+        """The formula lines, with the numbers of this input filled in."""
+        return [f"{self.type_name} keeps the shape: {list(shape)} -> {list(out)}"]
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for the torch constructor."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def signature(self) -> str:
+        """``Conv2d(16, 33, kernel_size=3, stride=2)``: the non-default arguments."""
+        args = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.default is dataclasses.MISSING or value != f.default:
+                args.append(f"{f.name}={value!r}")
+        return f"{self.type_name}({', '.join(args)})"
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+REGISTRY: dict[str, type[Layer]] = {}
+
+L = TypeVar("L", bound=type[Layer])
+
+
+def register(cls: L) -> L:
+    """Class decorator: add a layer type to :data:`REGISTRY` under its class name."""
+    REGISTRY[cls.__name__] = cls
+    return cls
+
+
+# ---------------------------------------------------------------- shared helpers for the rules
+
+
+def ntuple(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
+    """torch's ``_ntuple``: an int repeated n times; tuples are checked by the schema."""
+    return (value,) * n if isinstance(value, int) else tuple(value)
+
+
+def prod(values: tuple[int, ...] | list[int]) -> int:
+    total = 1
+    for v in values:
+        total *= v
+    return total
+
+
+def fmt(shape: Shape | list[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def split_batch(shape: Shape, ndim: int, op: str) -> tuple[int, int, Shape]:
+    """(N, C, spatial) of a batched ``(N, C, *s)`` or unbatched ``(C, *s)`` input; N=0: unbatched."""
+    if len(shape) == ndim + 2:
+        return shape[0], shape[1], shape[2:]
+    if len(shape) == ndim + 1:
+        return 0, shape[0], shape[1:]
+    raise ShapeError(
+        f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {op}, "
+        f"but got input of size: {fmt(shape)}"
+    )
+
+
+def join_batch(batch: int, channels: int, spatial: Shape | list[int]) -> Shape:
+    """Inverse of :func:`split_batch`."""
+    return (batch, channels, *spatial) if batch else (channels, *spatial)
+
+
+def require_rank(shape: Shape, ranks: tuple[int, ...], message: str) -> None:
+    if len(shape) not in ranks:
+        raise ShapeError(message.format(rank=len(shape), shape=fmt(shape)))
+
+
+def channel_dim(shape: Shape, ndim: int) -> int | None:
+    """The channel count of an N-d family's input (batched or not), None for a wrong rank."""
+    if len(shape) == ndim + 2:
+        return shape[1]
+    if len(shape) == ndim + 1:
+        return shape[0]
+    return None
+
+
+def dim_formula(axis: str, symbolic: str, numeric: str, value: int) -> list[str]:
+    """Two aligned lines: ``H_out = <symbols>`` and ``      = <numbers> = value``."""
+    lhs = f"{axis}_out"
+    return [f"{lhs} = {symbolic}", f"{' ' * len(lhs)} = {numeric} = {value}"]
+
+
+def too_small(axes: tuple[str, ...], outs: list[int], formulas: list[list[str]]) -> None:
+    """Raise for the first spatial output below 1, with its formula."""
+    for axis, out, lines in zip(axes, outs, formulas, strict=True):
+        if out < 1:
+            raise ShapeError(f"output {AXIS_WORDS[axis]} would be {out}", formula=lines)
+
+
+Factory = Callable[..., Layer]
+
+
+def forward_shape(layer: Layer, shape: Shape) -> Shape:
+    """The layer's output shape; a zero-size dimension is refused (no model wants one)."""
+    out = layer.output_shape(shape)
+    for i, size in enumerate(out):
+        if size < 1:
+            raise ShapeError(f"output dimension {i} would have size {size}: {fmt(out)}")
+    return out

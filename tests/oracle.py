@@ -1,0 +1,57 @@
+"""torch as the oracle: run a layer config through the engine and through torch, compare.
+
+``assert_agrees(type_name, kwargs, shape)`` is the one assertion every property test uses:
+the engine gives torch's exact output shape and parameter count, or both fail. A torch output
+with a zero-size dimension counts as a failure: convshape refuses those by design.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from convshape.errors import ConvshapeError
+from convshape.layers import REGISTRY, coerce, make
+from convshape.layers.base import forward_shape
+
+
+def torch_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """(shape, params, flops) from real torch, or the exception it raised."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            module = getattr(torch.nn, type_name)(**kwargs).eval()
+            x = torch.randn(shape)
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                y = module(x)
+    except Exception as exc:  # noqa: BLE001  (any torch failure is the oracle's answer)
+        return exc
+    params = sum(p.numel() for p in module.parameters())
+    return tuple(y.shape), params, counter.get_total_flops()
+
+
+def engine_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """(shape, params, macs) from the engine, or the ConvshapeError it raised."""
+    cls = REGISTRY[type_name]
+    try:
+        layer = make(cls, {k: coerce(cls, k, v) for k, v in kwargs.items()})
+        out = forward_shape(layer, shape)
+    except ConvshapeError as exc:
+        return exc
+    return out, layer.num_params(), layer.macs(shape, out)
+
+
+def assert_agrees(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> None:
+    theirs = torch_run(type_name, kwargs, shape)
+    ours = engine_run(type_name, kwargs, shape)
+    call = f"{type_name}(**{kwargs}) on {list(shape)}"
+    if isinstance(theirs, BaseException) or 0 in theirs[0]:
+        assert isinstance(ours, ConvshapeError), f"{call}: torch gave {theirs!r}, engine {ours}"
+        return
+    assert not isinstance(ours, ConvshapeError), f"{call}: torch gave {theirs}, engine:\n{ours}"
+    assert ours[0] == theirs[0], f"{call}: shape {ours[0]} != torch {theirs[0]}"
+    assert ours[1] == theirs[1], f"{call}: params {ours[1]} != torch {theirs[1]}"
+    assert 2 * ours[2] == theirs[2], f"{call}: 2*MACs {2 * ours[2]} != torch FLOPs {theirs[2]}"
