@@ -68,7 +68,7 @@ class ConvshapeError(Exception):
     def located(self, **context: object) -> ConvshapeError:
         """A copy with more context; fields already set are kept (innermost wins)."""
         known = {k: v for k, v in vars(self.context).items() if v is not None}
-        merged = replace(self.context, **{**context, **known})  # type: ignore[arg-type]
+        merged = replace(self.context, **{**context, **known})
         err = type(self)(self.message, formula=self.formula, hint=self.hint, context=merged)
         err.__cause__ = self.__cause__
         return err

@@ -34,3 +34,5 @@ PaddingMode: TypeAlias = str
 ZerosOnly: TypeAlias = str
 UpsampleMode: TypeAlias = str
 GeluApprox: TypeAlias = str
+OptNonZeroInt: TypeAlias = int | None
+NonZeroFloat: TypeAlias = float

@@ -106,7 +106,7 @@ def fmt(shape: Shape | list[int]) -> str:
 
 
 def split_batch(shape: Shape, ndim: int, op: str) -> tuple[int, int, Shape]:
-    """(N, C, spatial) of a batched ``(N, C, *s)`` or unbatched ``(C, *s)`` input; N=0: unbatched."""
+    """(N, C, spatial) of a batched ``(N, C, *s)`` or unbatched ``(C, *s)`` input (N=0)."""
     if len(shape) == ndim + 2:
         return shape[0], shape[1], shape[2:]
     if len(shape) == ndim + 1:

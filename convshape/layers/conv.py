@@ -80,8 +80,9 @@ class _ConvNd(Layer):
         _check_groups(self.in_channels, self.out_channels, self.groups)
         if self.padding == "same" and any(s != 1 for s in ntuple(self.stride, self.ndim)):
             raise ShapeError("padding='same' is not supported for strided convolutions")
-        if self.padding_mode == "zeros" and isinstance(self.padding, int | tuple):
-            if any(p < 0 for p in ntuple(self.padding, self.ndim)):
+        pads = self.padding
+        if self.padding_mode == "zeros" and not isinstance(pads, str):
+            if any(p < 0 for p in ntuple(pads, self.ndim)):
                 raise SpecError(f"negative padding is not supported, got padding={self.padding}")
 
     def _pads(self) -> list[tuple[int, int]]:
@@ -90,7 +91,7 @@ class _ConvNd(Layer):
         d = ntuple(self.dilation, self.ndim)
         if self.padding == "same":
             return [same_padding(ki, di) for ki, di in zip(k, d, strict=True)]
-        if self.padding == "valid":
+        if isinstance(self.padding, str):  # 'valid'
             return [(0, 0)] * self.ndim
         return [(p, p) for p in ntuple(self.padding, self.ndim)]
 
@@ -127,7 +128,11 @@ class _ConvNd(Layer):
 
     def _spatial_out(self, spatial: Shape) -> list[int]:
         axes = AXES[self.ndim]
-        ks, ss, ds = self._kernel(), ntuple(self.stride, self.ndim), ntuple(self.dilation, self.ndim)
+        ks, ss, ds = (
+            self._kernel(),
+            ntuple(self.stride, self.ndim),
+            ntuple(self.dilation, self.ndim),
+        )
         pads = self._pads()
         if self.padding == "same":
             return list(spatial)
@@ -156,7 +161,11 @@ class _ConvNd(Layer):
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         _, _, spatial = split_batch(shape, self.ndim, "")
-        ks, ss, ds = self._kernel(), ntuple(self.stride, self.ndim), ntuple(self.dilation, self.ndim)
+        ks, ss, ds = (
+            self._kernel(),
+            ntuple(self.stride, self.ndim),
+            ntuple(self.dilation, self.ndim),
+        )
         lines: list[str] = []
         if self.padding == "same":
             lines.append("padding='same': output size = input size; the odd extra pad goes last")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from convshape.errors import SpecError
@@ -49,11 +48,11 @@ def _ints(lo: int | None, length: Callable[[int], int], scalar: bool = True) -> 
         n = length(ndim)
         if scalar and not isinstance(v, list | tuple):
             try:
-                return one(v, ndim)
+                return int(one(v, ndim))
             except ValueError:
                 pass
         if isinstance(v, list | tuple) and len(v) == n and all(_is_int(x) for x in v):
-            if lo is None or all(x >= lo for x in v):
+            if all(x >= lo for x in v) if lo is not None else True:
                 return tuple(int(x) for x in v)
         each = {None: "ints", 0: "ints >= 0", 1: "positive ints"}[lo]
         alt = f"{_what(lo)} or " if scalar else ""
@@ -75,6 +74,18 @@ def _number(lo_exclusive: float | None = None) -> Check:
         return float(v)
 
     return check
+
+
+def _nonzero_int(v: Any, ndim: int) -> int:
+    if not _is_int(v) or v == 0:
+        raise ValueError(f"must be a non-zero int, got {v!r}")
+    return int(v)
+
+
+def _nonzero_number(v: Any, ndim: int) -> float:
+    if not _is_num(v) or v == 0:
+        raise ValueError(f"must be a non-zero number, got {v!r}")
+    return float(v)
 
 
 def _probability(v: Any, ndim: int) -> float:
@@ -179,6 +190,8 @@ KINDS: dict[str, Check] = {
     "PosFloat": _number(0.0),
     "OptFloat": _optional(_number()),
     "Probability": _probability,
+    "OptNonZeroInt": _optional(_nonzero_int),
+    "NonZeroFloat": _nonzero_number,
     "bool": _bool,
     "OptBool": _optional(_bool),
     "FalseOnly": _false,
@@ -205,10 +218,15 @@ KINDS: dict[str, Check] = {
 }
 
 
-@cache
+_SCHEMAS: dict[type[Layer], dict[str, dataclasses.Field[Any]]] = {}
+
+
 def schema(cls: type[Layer]) -> dict[str, dataclasses.Field[Any]]:
-    """The fields of a layer type by name (its keyword arguments)."""
-    return {f.name: f for f in dataclasses.fields(cls)}
+    """The fields of a layer type by name (its keyword arguments), cached per type."""
+    fields = _SCHEMAS.get(cls)
+    if fields is None:
+        fields = _SCHEMAS[cls] = {f.name: f for f in dataclasses.fields(cls)}
+    return fields
 
 
 def required(cls: type[Layer]) -> list[str]:
