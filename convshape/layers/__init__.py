@@ -1,6 +1,15 @@
 """The layer registry (see :mod:`convshape.layers.base`); importing this fills it."""
 
-from convshape.layers import conv, pool  # noqa: F401  (registers the layer families)
+from convshape.layers import (  # noqa: F401  (each module registers its layer family)
+    activation,
+    conv,
+    fold,
+    norm,
+    pad,
+    pool,
+    reshape,
+    upsample,
+)
 from convshape.layers.base import REGISTRY, Layer, Shape
 from convshape.layers.kinds import coerce, make
 

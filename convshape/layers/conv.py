@@ -47,8 +47,7 @@ def _check_channels(got: int, expected: int, weight: list[int], shape: Shape, gr
     if got != expected:
         batched = shape if len(shape) == len(weight) else (1, *shape)
         raise ShapeError(
-            f"expected input with {expected} channels (in_channels/groups * groups), "
-            f"but got {got} channels",
+            f"expected input with {expected} channels, but got {got} channels",
             formula=[
                 f"torch: Given groups={groups}, weight of size {fmt(weight)}, expected "
                 f"input{fmt(batched)} to have {expected} channels, but got {got} channels instead"

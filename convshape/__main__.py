@@ -1,0 +1,5 @@
+"""``python -m convshape``."""
+
+from convshape.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""The single-layer calculator behind ``convshape calc``.
+
+``Conv2d(16, 33, 3, stride=2)`` is parsed with :mod:`ast` and only literals are accepted
+(numbers, strings, True/False/None, lists and tuples of those): nothing is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from convshape.errors import ConvshapeError, SpecError
+from convshape.layers import REGISTRY, Layer, Shape, coerce, make
+from convshape.layers.base import forward_shape
+from convshape.layers.kinds import schema
+
+
+@dataclass(frozen=True)
+class CalcResult:
+    layer: Layer
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    macs: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def formula(self) -> list[str]:
+        return self.layer.explain(self.input_shape, self.output_shape)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.layer.type_name,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "formula": self.formula(),
+        }
+
+
+def layer_type(name: str) -> type[Layer]:
+    """The registered class called ``name``, or a SpecError with a did-you-mean."""
+    cls = REGISTRY.get(name)
+    if cls is None:
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.6)
+        if not close:
+            lower = {k.lower(): k for k in REGISTRY}
+            close = [lower[name.lower()]] if name.lower() in lower else []
+        hint = f"did you mean '{close[0]}'?" if close else "`convshape layers` lists them all"
+        raise SpecError(f"unknown layer type '{name}'", hint=hint)
+    return cls
+
+
+def _literal(node: ast.expr, what: str) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise SpecError(
+            f"{what} must be a literal (number, string, True/False/None, list or tuple), "
+            f"got `{ast.unparse(node)}`"
+        ) from None
+
+
+def parse_call(expression: str) -> tuple[type[Layer], dict[str, Any]]:
+    """``"Conv2d(16, 33, 3, stride=2)"`` -> (Conv2d, {in_channels: 16, ...}), values unchecked."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(f"cannot parse layer expression {expression!r}: {exc.msg}") from None
+    call = tree.body
+    if isinstance(call, ast.Name):  # a bare name means all defaults: "ReLU"
+        call = ast.Call(func=call, args=[], keywords=[])
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        raise SpecError(f"expected a layer call such as Conv2d(3, 8, 3), got {expression!r}")
+    cls = layer_type(call.func.id)
+    names = list(schema(cls))
+    if len(call.args) > len(names):
+        raise SpecError(f"{cls.__name__} takes at most {len(names)} positional arguments")
+    kwargs: dict[str, Any] = {}
+    for name, node in zip(names, call.args, strict=False):
+        if isinstance(node, ast.Starred):
+            raise SpecError("*args is not supported in a layer expression")
+        kwargs[name] = _literal(node, f"argument '{name}'")
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise SpecError("**kwargs is not supported in a layer expression")
+        if kw.arg in kwargs:
+            raise SpecError(f"{cls.__name__} got argument '{kw.arg}' twice")
+        kwargs[kw.arg] = _literal(kw.value, f"argument '{kw.arg}'")
+    return cls, kwargs
+
+
+def parse_shape(text: str) -> Shape:
+    """``"20,16,50,100"`` or ``"[20, 16, 50, 100]"`` -> (20, 16, 50, 100)."""
+    body = text.strip().removeprefix("[").removesuffix("]").removeprefix("(").removesuffix(")")
+    try:
+        shape = tuple(int(part) for part in body.split(",") if part.strip())
+    except ValueError:
+        raise SpecError(f"--input must be comma-separated ints such as 1,3,224,224, got {text!r}")
+    if not shape or any(d < 1 for d in shape):
+        raise SpecError(f"--input must be a non-empty list of positive sizes, got {text!r}")
+    return shape
+
+
+def build_layer(cls: type[Layer], raw: dict[str, Any], shape: Shape) -> Layer:
+    """Check the arguments and fill the inferable one (in_channels, ...) from ``shape``."""
+    args = {name: coerce(cls, name, value) for name, value in raw.items()}
+    if cls.inferred and cls.inferred not in args:
+        value = cls.infer(shape)
+        if value is not None:
+            args[cls.inferred] = value
+    return make(cls, args)
+
+
+def calculate(expression: str, input_shape: str | Shape) -> CalcResult:
+    """The output shape, params and MACs of one layer on one input."""
+    shape = parse_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
+    cls, raw = parse_call(expression)
+    try:
+        layer = build_layer(cls, raw, shape)
+        out = forward_shape(layer, shape)
+    except ConvshapeError as exc:
+        raise exc.located(layer_type=cls.__name__, input_shape=shape) from None
+    return CalcResult(layer, shape, out, layer.num_params(), layer.macs(shape, out))
+
+
+def describe(cls: type[Layer]) -> str:
+    """``Conv2d(in_channels, out_channels, kernel_size, stride=1, ...)``."""
+    parts = []
+    for f in dataclasses.fields(cls):
+        parts.append(f.name if f.default is dataclasses.MISSING else f"{f.name}={f.default!r}")
+    return f"{cls.__name__}({', '.join(parts)})"

@@ -1,0 +1,393 @@
+"""From YAML data to a checked :class:`Spec`: schema checks, blocks, variables, ``repeat``.
+
+Every error is a :class:`SpecError` located at the YAML node it is about, with the spec path
+(``layers[4].body[0]``) and, inside a block, the place the block was used.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convshape.errors import ConvshapeError, Location, SpecError
+from convshape.layers import REGISTRY, coerce
+from convshape.layers.kinds import schema
+from convshape.spec.expr import substitute
+from convshape.spec.model import (
+    AUTO,
+    ConcatDecl,
+    Container,
+    Decl,
+    LeafDecl,
+    Origin,
+    ResidualDecl,
+    SeqDecl,
+    Spec,
+)
+from convshape.spec.yamlio import YList, YMap, load_yaml
+
+TOP_KEYS = ("name", "description", "input", "vars", "blocks", "layers")
+META_KEYS = ("type", "name", "expect", "repeat", "trainable")
+CONTAINER_KEYS = {
+    Container.SEQUENTIAL: ("layers",),
+    Container.RESIDUAL: ("body", "shortcut"),
+    Container.CONCAT: ("branches", "dim"),
+}
+MAX_BLOCK_DEPTH = 16
+MAX_REPEAT = 10_000
+MAX_LAYERS = 100_000
+
+
+def fail(message: str, location: Location, path: str = "", **more: Any) -> SpecError:
+    err = SpecError(message, hint=more.pop("hint", None))
+    return err.located(location=location, spec_path=path or None, **more)  # type: ignore[return-value]
+
+
+def suggest(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    params: YMap  # name -> default (None: required)
+    body: YMap
+    location: Location
+
+
+@dataclass
+class Scope:
+    """What a layer declaration can see: variables, blocks, where it is used from."""
+
+    values: Mapping[str, Any]
+    blocks: Mapping[str, Block]
+    via: str | None = None
+    depth: int = 0
+
+
+class Parser:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.count = 0
+
+    # ------------------------------------------------------------------------------ top level
+
+    def spec(self, data: Any) -> Spec:
+        if not isinstance(data, YMap):
+            what = "empty" if data is None else f"a {type(data).__name__.lstrip('Y').lower()}"
+            where = getattr(data, "loc", Location(self.file, 1, 1))
+            raise fail(f"a spec is a mapping with 'input' and 'layers'; this file is {what}", where)
+        self._check_keys(data, TOP_KEYS, "spec", "")
+        for key in ("input", "layers"):
+            if key not in data:
+                raise fail(f"the spec needs '{key}'", data.loc)
+        values = self._vars(data)
+        scope = Scope(values, self._blocks(data))
+        name = data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise fail("'name' must be a string", data.value_locs["name"])
+        shape = self._input(substitute_deep(data["input"], values, self), data.value_locs["input"])
+        root = self.layer_list(data["layers"], data.value_locs["layers"], scope, "layers", "")
+        return Spec(self.file, name, shape, data.value_locs["input"], root)
+
+    def _input(self, value: Any, loc: Location) -> tuple[int, ...]:
+        ok = isinstance(value, list) and value
+        if not ok or not all(type(d) is int and d >= 1 for d in value):
+            raise fail(
+                f"'input' must be a list of positive ints, batch first, e.g. [1, 3, 224, 224]; "
+                f"got {value!r}",
+                loc,
+            )
+        return tuple(value)
+
+    def _vars(self, data: YMap) -> dict[str, Any]:
+        raw = data.get("vars") or YMap()
+        if not isinstance(raw, YMap):
+            raise fail("'vars' must be a mapping of names to values", data.value_locs["vars"])
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            self._identifier(key, raw.key_locs[key], "variable")
+            values[key] = self._subst(value, values, raw.value_locs[key], "vars")
+        return values
+
+    def _blocks(self, data: YMap) -> dict[str, Block]:
+        raw = data.get("blocks") or YMap()
+        if not isinstance(raw, YMap):
+            raise fail("'blocks' must be a mapping of block names to definitions", raw.loc)
+        blocks = {}
+        for name, body in raw.items():
+            loc = raw.key_locs[name]
+            self._identifier(name, loc, "block")
+            if name in REGISTRY or name in Container.__members__.values():
+                raise fail(f"block name '{name}' hides the layer type of that name", loc)
+            if not isinstance(body, YMap):
+                raise fail(f"block '{name}' must be a mapping with 'type' or 'layers'", loc)
+            params = body.get("params") or YMap()
+            if not isinstance(params, YMap):
+                raise fail(f"block '{name}': 'params' must be a mapping", body.loc)
+            for p in params:
+                self._identifier(p, params.key_locs[p], "block parameter")
+            blocks[name] = Block(name, params, body, loc)
+        return blocks
+
+    def _identifier(self, name: str, loc: Location, what: str) -> None:
+        if not name.isidentifier() or name.startswith("__"):
+            raise fail(f"{what} name '{name}' must be an identifier (letters, digits, _)", loc)
+
+    def _check_keys(self, m: YMap, allowed: tuple[str, ...], what: str, path: str) -> None:
+        for key in m:
+            if key not in allowed:
+                raise fail(
+                    f"{what} has no key '{key}' (allowed: {', '.join(allowed)})",
+                    m.key_locs[key],
+                    path,
+                    hint=suggest(key, list(allowed)),
+                )
+
+    def _subst(self, value: Any, scope: Mapping[str, Any], loc: Location, path: str) -> Any:
+        try:
+            return substitute_deep(value, scope, self)
+        except ConvshapeError as exc:
+            raise exc.located(location=loc, spec_path=path) from None
+
+    # ------------------------------------------------------------------------------ layers
+
+    def layer_list(self, items: Any, loc: Location, scope: Scope, path: str, key: str) -> SeqDecl:
+        if items is None:
+            items = YList()
+            items.loc, items.item_locs = loc, []
+        if not isinstance(items, YList):
+            raise fail(f"'{path.rsplit('.', 1)[-1]}' must be a list of layers", loc, path)
+        children: list[Decl] = []
+        names: set[str] = set()
+        for i, item in enumerate(items):
+            item_path, item_loc = f"{path}[{i}]", items.item_locs[i]
+            times = self._repeat(item, item_loc, scope, item_path)
+            for copy in range(times):
+                decl = self.layer(item, item_loc, scope, item_path, str(len(children)))
+                if decl.name:
+                    unique = f"{decl.name}_{copy}" if times > 1 else decl.name
+                    if unique in names:
+                        raise fail(f"duplicate layer name '{unique}'", item_loc, item_path)
+                    names.add(unique)
+                    decl = _rekey(decl, unique)
+                children.append(decl)
+        return SeqDecl(key=key, origin=Origin(loc, path, scope.via), children=tuple(children))
+
+    def _repeat(self, item: Any, loc: Location, scope: Scope, path: str) -> int:
+        if not isinstance(item, YMap) or "repeat" not in item:
+            return 1
+        times = self._subst(item["repeat"], scope.values, item.value_locs["repeat"], path)
+        if type(times) is not int or not 1 <= times <= MAX_REPEAT:
+            raise fail(
+                f"'repeat' must be an int from 1 to {MAX_REPEAT:,}, got {times!r}",
+                item.value_locs["repeat"],
+                path,
+            )
+        return times
+
+    def layer(self, item: Any, loc: Location, scope: Scope, path: str, key: str) -> Decl:
+        self.count += 1
+        if self.count > MAX_LAYERS:
+            raise fail(f"the spec expands to more than {MAX_LAYERS:,} layers", loc, path)
+        if isinstance(item, str):
+            bare = YMap({"type": item})
+            bare.loc, bare.key_locs, bare.value_locs = loc, {"type": loc}, {"type": loc}
+            item = bare
+        if not isinstance(item, YMap):
+            raise fail(f"a layer is a type name or a mapping with 'type', got {item!r}", loc, path)
+        if "type" not in item:
+            raise fail("layer needs a 'type'", item.loc, path, hint=_type_hint(item))
+        type_name = self._subst(item["type"], scope.values, item.value_locs["type"], path)
+        if not isinstance(type_name, str):
+            raise fail(f"'type' must be a name, got {type_name!r}", item.value_locs["type"], path)
+        meta = self._meta(item, scope, path)
+        origin = Origin(item.loc, path, scope.via)
+        if type_name in scope.blocks:
+            return self._instance(scope.blocks[type_name], item, scope, path, key, meta)
+        if type_name in Container.__members__.values():
+            return self._container(Container(type_name), item, scope, path, key, meta, origin)
+        if type_name not in REGISTRY:
+            choices = list(REGISTRY) + list(scope.blocks) + [c.value for c in Container]
+            hint = suggest(type_name, choices) or "`convshape layers` lists the layer types"
+            raise fail(
+                f"unknown layer type '{type_name}'", item.value_locs["type"], path, hint=hint
+            )
+        return self._leaf(type_name, item, scope, path, key, meta, origin)
+
+    def _meta(self, item: YMap, scope: Scope, path: str) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        for key in ("name", "expect", "trainable"):
+            if key in item:
+                meta[key] = self._subst(item[key], scope.values, item.value_locs[key], path)
+        loc = item.value_locs
+        if "name" in meta:
+            name = meta["name"]
+            if not isinstance(name, str) or not name.isidentifier():
+                raise fail(f"'name' must be an identifier, got {name!r}", loc["name"], path)
+        if "expect" in meta:
+            meta["expect"] = _expect(meta["expect"], loc["expect"], path)
+        if "trainable" in meta and not isinstance(meta["trainable"], bool):
+            raise fail("'trainable' must be true or false", loc["trainable"], path)
+        return meta
+
+    def _leaf(
+        self,
+        type_name: str,
+        item: YMap,
+        scope: Scope,
+        path: str,
+        key: str,
+        meta: dict[str, Any],
+        origin: Origin,
+    ) -> LeafDecl:
+        cls = REGISTRY[type_name]
+        allowed = (*schema(cls), *META_KEYS)
+        self._check_keys(item, allowed, type_name, path)
+        args: dict[str, Any] = {}
+        locs: dict[str, Location] = {}
+        for name, raw in item.items():
+            if name in META_KEYS:
+                continue
+            loc = item.value_locs[name]
+            value = self._subst(raw, scope.values, loc, path)
+            try:
+                args[name] = coerce(cls, name, value)
+            except SpecError as exc:
+                raise exc.located(location=loc, spec_path=path, via=scope.via) from None
+            locs[name] = loc
+        return LeafDecl(key=key, origin=origin, cls=cls, args=args, arg_locations=locs, **meta)
+
+    def _container(
+        self,
+        kind: Container,
+        item: YMap,
+        scope: Scope,
+        path: str,
+        key: str,
+        meta: dict[str, Any],
+        origin: Origin,
+    ) -> Decl:
+        self._check_keys(item, (*CONTAINER_KEYS[kind], *META_KEYS), kind.value, path)
+        loc = item.value_locs
+        if kind is Container.SEQUENTIAL:
+            seq = self.layer_list(item.get("layers"), item.loc, scope, f"{path}.layers", key)
+            return SeqDecl(key=key, origin=origin, children=seq.children, **meta)
+        if kind is Container.RESIDUAL:
+            if "body" not in item:
+                raise fail("Residual needs a 'body' (a list of layers)", item.loc, path)
+            body = self.layer_list(item["body"], loc["body"], scope, f"{path}.body", "body")
+            shortcut = self._shortcut(item, scope, path)
+            return ResidualDecl(key=key, origin=origin, body=body, shortcut=shortcut, **meta)
+        return self._concat(item, scope, path, key, meta, origin)
+
+    def _shortcut(self, item: YMap, scope: Scope, path: str) -> SeqDecl | str | None:
+        raw = item.get("shortcut")
+        if raw is None:
+            return None
+        loc = item.value_locs["shortcut"]
+        raw = self._subst(raw, scope.values, loc, path)
+        if raw == AUTO:
+            return AUTO
+        if isinstance(raw, str):
+            raise fail(f"'shortcut' must be a list of layers or 'auto', got {raw!r}", loc, path)
+        seq = self.layer_list(raw, loc, scope, f"{path}.shortcut", "shortcut")
+        return seq if seq.children else None
+
+    def _concat(
+        self,
+        item: YMap,
+        scope: Scope,
+        path: str,
+        key: str,
+        meta: dict[str, Any],
+        origin: Origin,
+    ) -> ConcatDecl:
+        raw = item.get("branches")
+        if not isinstance(raw, YList) or not raw:
+            where = item.value_locs.get("branches", item.loc)
+            raise fail("Concat needs 'branches': a list of layer lists", where, path)
+        branches = tuple(
+            self.layer_list(b, raw.item_locs[i], scope, f"{path}.branches[{i}]", str(i))
+            for i, b in enumerate(raw)
+        )
+        dim = self._subst(
+            item.get("dim", 1), scope.values, item.value_locs.get("dim", item.loc), path
+        )
+        if type(dim) is not int:
+            raise fail(f"'dim' must be an int, got {dim!r}", item.value_locs["dim"], path)
+        return ConcatDecl(key=key, origin=origin, branches=branches, dim=dim, **meta)
+
+    # ------------------------------------------------------------------------------ blocks
+
+    def _instance(
+        self, block: Block, item: YMap, scope: Scope, path: str, key: str, meta: dict[str, Any]
+    ) -> Decl:
+        if scope.depth >= MAX_BLOCK_DEPTH:
+            raise fail(f"blocks nested deeper than {MAX_BLOCK_DEPTH} (a block using itself?)",
+                       item.loc, path)  # fmt: skip
+        allowed = (*block.params, *META_KEYS)
+        self._check_keys(item, allowed, f"block {block.name}", path)
+        values = dict(scope.values)
+        for name, default in block.params.items():
+            if name in item:
+                values[name] = self._subst(item[name], scope.values, item.value_locs[name], path)
+            elif default is None:
+                raise fail(f"block {block.name} needs parameter '{name}'", item.loc, path)
+            else:
+                values[name] = self._subst(default, values, block.params.value_locs[name], path)
+        body = YMap({k: v for k, v in block.body.items() if k != "params"})
+        body.loc, body.key_locs, body.value_locs = (
+            block.body.loc,
+            block.body.key_locs,
+            block.body.value_locs,
+        )
+        if "type" not in body:  # a block of plain `layers:` is a Sequential
+            body["type"] = Container.SEQUENTIAL.value
+            body.value_locs = {**body.value_locs, "type": block.location}
+        inner = Scope(
+            values, scope.blocks, f"block {block.name} used at {item.loc}", scope.depth + 1
+        )
+        decl = self.layer(body, block.location, inner, path, key)
+        return _with_meta(decl, block.name, meta)
+
+
+def _with_meta(decl: Decl, block: str, meta: dict[str, Any]) -> Decl:
+    from dataclasses import replace
+
+    return replace(decl, block=block, **meta)
+
+
+def _rekey(decl: Decl, key: str) -> Decl:
+    from dataclasses import replace
+
+    return replace(decl, key=key)
+
+
+def _expect(value: Any, loc: Location, path: str) -> tuple[int | None, ...]:
+    if isinstance(value, list) and all(v is None or (type(v) is int and v >= 1) for v in value):
+        return tuple(value)
+    raise fail(f"'expect' must be a list of sizes (null = any), got {value!r}", loc, path)
+
+
+def _type_hint(item: YMap) -> str | None:
+    for key in item:
+        if key in REGISTRY:
+            return f"write `type: {key}`"
+    return None
+
+
+def substitute_deep(value: Any, scope: Mapping[str, Any], parser: Parser) -> Any:
+    """:func:`substitute` through lists (``kernel_size: [$k, $k]``)."""
+    if isinstance(value, list):
+        return [substitute_deep(v, scope, parser) for v in value]
+    return substitute(value, scope)
+
+
+def load(path: str | Path) -> Spec:
+    """Read and check a spec file (never imports torch)."""
+    return Parser(str(path)).spec(load_yaml(path))
