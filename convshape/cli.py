@@ -23,6 +23,18 @@ app = typer.Typer(
 )
 
 
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+    META = "meta"
+
+
 class CalcFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -68,6 +80,83 @@ def calc(
         *(f"  {line}" for line in result.formula()),
     ]
     typer.echo("\n".join(lines))
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _want_verify(verify: bool | None) -> bool:
+    """--verify / --no-verify / default: verify when torch is importable (found, not imported)."""
+    from importlib.util import find_spec
+
+    has_torch = find_spec("torch") is not None
+    if verify and not has_torch:
+        raise _usage_error(
+            "--verify needs torch, which is not installed here: "
+            "pip install 'convshape[torch]' (or --no-verify to predict only)"
+        )
+    if verify is None and not has_torch:
+        typer.echo("note: torch is not installed: predicting only, not verifying", err=True)
+    return has_torch if verify is None else verify
+
+
+@app.command()
+def check(
+    files: Annotated[list[str], typer.Argument(help="Spec files (YAML) to check.")],
+    verify: Annotated[
+        bool | None,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Run the real model and diff it against the prediction. "
+            "Default: verify when torch is installed. --no-verify never imports torch.",
+            show_default=False,
+        ),
+    ] = None,
+    device: Annotated[
+        Device, typer.Option(help="Where the verifier runs the model (meta allocates nothing).")
+    ] = Device.CPU,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="Override the input's first (batch) dimension.")
+    ] = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json (one object) or markdown.")
+    ] = Format.TABLE,
+    depth: Annotated[
+        int | None, typer.Option(min=1, help="Show rows down to this nesting depth.")
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Largest estimated memory the verifier may use, e.g. 2G "
+            "(default: half the memory available).",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print errors and one line per file only.")
+    ] = False,
+) -> None:
+    """Predict (and verify) every spec file; exit 1 if any has an error."""
+    from convshape.memory import parse_size
+    from convshape.cli_check import run_check
+
+    try:
+        limit = parse_size(max_memory) if max_memory is not None else None
+    except ValueError as exc:
+        raise _usage_error(f"--max-memory: {exc}") from None
+    do_verify = _want_verify(verify)
+    code = run_check(
+        files,
+        verify=do_verify,
+        device=device.value,
+        batch=batch,
+        format=format.value,
+        depth=depth,
+        max_memory=limit,
+        quiet=quiet,
+    )
+    raise typer.Exit(code)
 
 
 @app.command("layers")

@@ -117,3 +117,15 @@ class ShapeError(ConvshapeError):
     """The spec is well formed but the shapes cannot work (torch would raise)."""
 
     kind = ErrorKind.SHAPE
+
+
+class MismatchError(ConvshapeError):
+    """The verifier saw torch disagree with the prediction."""
+
+    kind = ErrorKind.MISMATCH
+
+
+class RuntimeFailure(ConvshapeError):
+    """torch raised while the verifier ran the model (or could not start it)."""
+
+    kind = ErrorKind.RUNTIME

@@ -59,7 +59,7 @@ class Layer:
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments for the torch constructor."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def signature(self) -> str:
         """``Conv2d(16, 33, kernel_size=3, stride=2)``: the non-default arguments."""
@@ -69,10 +69,6 @@ class Layer:
             if f.default is dataclasses.MISSING or value != f.default:
                 args.append(f"{f.name}={value!r}")
         return f"{self.type_name}({', '.join(args)})"
-
-
-def _plain(value: object) -> object:
-    return list(value) if isinstance(value, tuple) else value
 
 
 REGISTRY: dict[str, type[Layer]] = {}

@@ -135,19 +135,19 @@ class _ConvNd(Layer):
         pads = self._pads()
         if self.padding == "same":
             return list(spatial)
-        for axis, size, k, d, (lo, hi) in zip(axes, spatial, ks, ds, pads, strict=True):
-            if size + lo + hi < d * (k - 1) + 1:
-                raise ShapeError(
-                    f"kernel larger than the padded input along {axis}",
-                    formula=[
-                        f"{axis}_in + 2*padding < dilation*(kernel_size-1) + 1",
-                        f"{size} + 2*{lo} = {size + lo + hi} < {d}*({k}-1) + 1 = {d * (k - 1) + 1}",
-                    ],
-                )
-        return [
+        outs = [
             conv_out(size, k, s, lo, d)
             for size, k, s, d, (lo, _) in zip(spatial, ks, ss, ds, pads, strict=True)
         ]
+        if min(outs) < 1:  # torch: "Kernel size can't be greater than actual input size"
+            texts = [
+                conv_text(axis, size, k, s, lo, d)
+                for axis, size, k, s, d, (lo, _) in zip(
+                    axes, spatial, ks, ss, ds, pads, strict=True
+                )
+            ]
+            too_small(axes, outs, texts)
+        return outs
 
     def num_params(self) -> int:
         weight = self.out_channels * (self.in_channels // self.groups) * prod(self._kernel())

@@ -1,0 +1,71 @@
+"""The verifier's memory guard: refuse a dummy run that would not fit, before allocating it.
+
+The estimate comes from the prediction (torch-free): float32 parameters, plus the input, plus
+twice the largest activation (a layer's input and output are alive together under no_grad).
+"""
+
+from __future__ import annotations
+
+import os
+
+from convshape.engine import Prediction
+from convshape.errors import RuntimeFailure
+
+BYTES = 4  # float32
+SAFE_FRACTION = 0.5  # of the memory available when the check runs
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for d in shape:
+        total *= d
+    return total
+
+
+def estimate_bytes(prediction: Prediction) -> int:
+    leaves = [n for n in prediction.rows if n.layer is not None]
+    params = sum(n.num_params for n in leaves)
+    largest = max((_numel(n.output_shape) for n in leaves), default=0)
+    return BYTES * (params + _numel(prediction.spec.input_shape) + 2 * largest)
+
+
+def available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (Linux), else physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def parse_size(text: str) -> int:
+    """``512M``, ``2G``, ``1.5GB``, ``1000000`` -> bytes."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    body = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = body[-1] if body and body[-1] in units else ""
+    number = body[: len(body) - len(unit)]
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"expected a size such as 512M or 2G, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"expected a positive size, got {text!r}")
+    return int(value * units[unit])
+
+
+def guard(prediction: Prediction, device: str, max_memory: int | None) -> None:
+    if device == "meta":
+        return  # nothing is allocated
+    limit = max_memory if max_memory is not None else int(SAFE_FRACTION * available_bytes())
+    need = estimate_bytes(prediction)
+    if need > limit:
+        raise RuntimeFailure(
+            f"verifying on {device} needs about {need / 2**20:,.0f} MiB "
+            f"(float32 params, input and the largest activations), over the limit of "
+            f"{limit / 2**20:,.0f} MiB",
+            hint="use --device meta (no memory is allocated), a smaller --batch, "
+            "or raise --max-memory",
+        )

@@ -1,0 +1,128 @@
+"""The human-readable reports: the rich layer table, the summary line, and Markdown.
+
+Formatting only reads :class:`FileResult` and the totals of :mod:`convshape.report`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from convshape.check import FileResult
+from convshape.engine import Node
+from convshape.report import totals
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+VERIFIED, FAILED, UNCHECKED = "✓", "✗", ""
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    return "-" if shape is None else "[" + ", ".join(map(str, shape)) + "]"
+
+
+def mark(result: FileResult, node: Node) -> str:
+    if result.verification is None:
+        return UNCHECKED
+    bad = {e.context.layer_path for e in result.errors}
+    if node.path in bad:
+        return FAILED
+    actual = result.verification.actual.get(node.path)
+    return VERIFIED if actual == node.output_shape else UNCHECKED
+
+
+def label(node: Node) -> str:
+    key = node.path.rsplit(".", 1)[-1]
+    text = "  " * (node.depth - 1) + key
+    return f"{text} {node.name}" if node.name and node.name != key else text
+
+
+def type_text(node: Node) -> str:
+    return f"{node.decl.block} ({node.type_name})" if node.decl.block else node.type_name
+
+
+def visible(result: FileResult, depth: int | None) -> list[Node]:
+    return [n for n in result.rows if depth is None or n.depth <= depth]
+
+
+def mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.2f} MB"
+
+
+def summary_lines(result: FileResult) -> list[str]:
+    """The totals block under the table."""
+    if result.prediction is None or not result.prediction.ok:
+        return []
+    t = totals(result)
+    how = (
+        f"verified on {result.device}"
+        if result.verified and result.ok
+        else "predicted only (not verified)"
+        if result.verification is None
+        else "verification failed"
+    )
+    return [
+        f"Total params: {t['params']:,}  (trainable {t['trainable_params']:,}, "
+        f"non-trainable {t['non_trainable_params']:,})",
+        f"Total MACs: {t['macs']:,}  FLOPs: {t['flops']:,}",
+        f"Params size (float32): {mib(t['param_bytes'])}  "
+        f"Forward activations (float32): {mib(t['activation_bytes'])}",
+        f"Input {shape_text(result.spec.input_shape if result.spec else None)} -> output "
+        f"{shape_text(result.prediction.output_shape)}: {how}",
+    ]
+
+
+def table(result: FileResult, depth: int | None, fancy: bool) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    name = result.spec.name if result.spec and result.spec.name else ""
+    grid = Table(
+        title=f"{result.file}{'  ' + name if name else ''}",
+        box=box.SIMPLE_HEAD if fancy else box.ASCII,
+        title_justify="left",
+        show_edge=fancy,
+    )
+    for header, justify in (
+        ("Layer", "left"),
+        ("Type", "left"),
+        ("Input", "left"),
+        ("Output", "left"),
+        ("Params", "right"),
+        ("MACs", "right"),
+        ("OK", "center"),
+    ):
+        grid.add_column(header, justify=justify, no_wrap=header != "Type")  # type: ignore[arg-type]
+    for node in visible(result, depth):
+        grid.add_row(
+            label(node),
+            type_text(node),
+            shape_text(node.input_shape),
+            shape_text(node.output_shape),
+            f"{node.num_params:,}",
+            f"{node.macs:,}",
+            mark(result, node),
+        )
+    return grid
+
+
+def markdown(result: FileResult, depth: int | None) -> str:
+    name = result.spec.name if result.spec and result.spec.name else result.file
+    lines = [
+        f"### {name} (`{result.file}`)",
+        "",
+        "| Layer | Type | Input | Output | Params | MACs | OK |",
+        "|---|---|---|---|--:|--:|:-:|",
+    ]
+    for node in visible(result, depth):
+        indent = "&nbsp;&nbsp;" * (node.depth - 1)
+        key = node.path.rsplit(".", 1)[-1] + (f" {node.name}" if node.name else "")
+        lines.append(
+            f"| {indent}`{key}` | {type_text(node)} | {shape_text(node.input_shape)} | "
+            f"{shape_text(node.output_shape)} | {node.num_params:,} | {node.macs:,} | "
+            f"{mark(result, node)} |"
+        )
+    lines.append("")
+    lines += [f"- {line}" for line in summary_lines(result)]
+    lines += [f"- **error**: `{e.headline}`" for e in result.errors]
+    return "\n".join(lines) + "\n"

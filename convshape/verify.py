@@ -1,0 +1,168 @@
+"""The verifier: run the real model on a dummy tensor and diff every module against the prediction.
+
+Forward pre/post hooks on every module (containers and leaves) record each output shape and the
+FLOPs ``FlopCounterMode`` counted inside it; a stack of entered modules tells which one raised
+when torch fails. The model is built directly on the requested device (``meta`` allocates no
+storage at all), run in eval mode under ``no_grad``; hooks are removed in ``finally``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from convshape.build import build
+from convshape.engine import Node, Prediction
+from convshape.errors import ConvshapeError, MismatchError, RuntimeFailure
+from convshape.layers.base import fmt
+from convshape.memory import guard
+
+Shape = tuple[int, ...]
+
+
+@dataclass
+class Verification:
+    device: str
+    completed: bool = False
+    actual: dict[str, Shape] = field(default_factory=dict)  # module path -> output shape
+    flops: dict[str, int] = field(default_factory=dict)  # module path -> FlopCounterMode count
+    errors: list[ConvshapeError] = field(default_factory=list)
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine cannot run, before any work."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeFailure(
+            "--device cuda: CUDA is not available here "
+            f"(torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'})",
+            hint="use --device cpu, or --device meta to check shapes without allocating",
+        )
+    if device not in ("cpu", "cuda", "meta"):
+        raise RuntimeFailure(f"unknown device {device!r}; use cpu, cuda or meta")
+
+
+class _Recorder:
+    """The hooks: output shapes, FLOPs per module, and the stack of modules being run."""
+
+    def __init__(self, counter: FlopCounterMode, result: Verification) -> None:
+        self.counter = counter
+        self.result = result
+        self.stack: list[tuple[str, int]] = []  # (path, flops when entered)
+
+    def pre(self, path: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any) -> None:
+            self.stack.append((path, self.counter.get_total_flops()))
+
+        return hook
+
+    def post(self, path: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            _, flops_before = self.stack.pop()
+            self.result.flops[path] = self.counter.get_total_flops() - flops_before
+            if isinstance(output, torch.Tensor):
+                self.result.actual[path] = tuple(output.shape)
+
+        return hook
+
+
+def _dummy(shape: Shape, device: str) -> torch.Tensor:
+    if device == "meta":
+        return torch.empty(shape, device="meta")
+    return torch.randn(shape, device=device)
+
+
+def verify(
+    prediction: Prediction, device: str = "cpu", max_memory: int | None = None
+) -> Verification:
+    """Build the model on ``device``, run it, and diff every module against the prediction."""
+    check_device(device)
+    result = Verification(device)
+    try:
+        guard(prediction, device, max_memory)
+    except ConvshapeError as exc:
+        result.errors.append(exc)
+        return result
+    counter = FlopCounterMode(display=False)
+    recorder = _Recorder(counter, result)
+    handles = []
+    try:
+        with torch.device(device):
+            model = build(prediction).eval()
+        for path, module in model.named_modules():
+            if path:
+                handles.append(module.register_forward_pre_hook(recorder.pre(path)))
+                handles.append(module.register_forward_hook(recorder.post(path)))
+        with torch.no_grad(), counter:
+            model(_dummy(prediction.spec.input_shape, device))
+        result.completed = True
+    except Exception as exc:  # torch's own failure is the finding here
+        result.errors.append(_runtime_error(exc, recorder, prediction))
+    finally:
+        for handle in handles:
+            handle.remove()
+    if result.completed:
+        result.errors.extend(diff(prediction, result))
+    return result
+
+
+def _runtime_error(exc: Exception, recorder: _Recorder, prediction: Prediction) -> ConvshapeError:
+    nodes = {n.path: n for n in prediction.rows}
+    path = recorder.stack[-1][0] if recorder.stack else None
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    err = RuntimeFailure(f"torch raised {type(exc).__name__}: {message}")
+    node = nodes.get(path) if path else None
+    if node is None:
+        return err
+    predicted = [
+        f"predicted for this layer: {fmt(node.input_shape)} -> {fmt(node.output_shape)}",
+    ]
+    err = RuntimeFailure(err.message, formula=predicted)
+    return _located(err, node)
+
+
+def _located(err: ConvshapeError, node: Node) -> ConvshapeError:
+    origin = node.decl.origin
+    kind = f"{node.decl.block}: {node.type_name}" if node.decl.block else node.type_name
+    return err.located(
+        location=origin.location,
+        layer_path=node.path,
+        spec_path=origin.spec_path,
+        layer_name=node.name,
+        layer_type=kind,
+        input_shape=node.input_shape,
+        via=origin.via,
+    )
+
+
+def diff(prediction: Prediction, result: Verification) -> list[ConvshapeError]:
+    """A mismatch error for every module whose shape or FLOPs differ from the prediction."""
+    errors: list[ConvshapeError] = []
+    for node in prediction.rows:
+        actual = result.actual.get(node.path)
+        if actual is None:
+            errors.append(_located(MismatchError("the module never ran in the forward pass"), node))
+        elif actual != node.output_shape:
+            errors.append(
+                _located(
+                    MismatchError(
+                        f"predicted output {fmt(node.output_shape)}, torch gave {fmt(actual)}"
+                    ),
+                    node,
+                )
+            )
+        elif node.layer is not None and result.flops.get(node.path, 0) != 2 * node.macs:
+            errors.append(
+                _located(
+                    MismatchError(
+                        f"predicted {2 * node.macs:,} FLOPs (2 * MACs), FlopCounterMode counted "
+                        f"{result.flops.get(node.path, 0):,}"
+                    ),
+                    node,
+                )
+            )
+    return errors
