@@ -37,8 +37,12 @@ def build(spec: Spec | Prediction) -> nn.Sequential:
     return _build(spec)
 
 
-def verify(spec: Spec, **options: Any) -> Any:
-    """Run the model on a dummy tensor and diff every layer (imports torch)."""
+def verify(spec: Spec | Prediction, **options: Any) -> Any:
+    """Run the model on a dummy tensor and diff every layer against the prediction.
+
+    Options: ``device`` ("cpu", "cuda" or "meta"), ``max_memory`` (bytes). Imports torch.
+    """
     from convshape.verify import verify as _verify
 
-    return _verify(spec, **options)
+    prediction = spec if isinstance(spec, Prediction) else predict(spec)
+    return _verify(prediction, **options)

@@ -103,7 +103,9 @@ def parse_shape(text: str) -> Shape:
     try:
         shape = tuple(int(part) for part in body.split(",") if part.strip())
     except ValueError:
-        raise SpecError(f"--input must be comma-separated ints such as 1,3,224,224, got {text!r}")
+        raise SpecError(
+            f"--input must be comma-separated ints such as 1,3,224,224, got {text!r}"
+        ) from None
     if not shape or any(d < 1 for d in shape):
         raise SpecError(f"--input must be a non-empty list of positive sizes, got {text!r}")
     return shape

@@ -138,8 +138,8 @@ def check(
     ] = False,
 ) -> None:
     """Predict (and verify) every spec file; exit 1 if any has an error."""
-    from convshape.memory import parse_size
     from convshape.cli_check import run_check
+    from convshape.memory import parse_size
 
     try:
         limit = parse_size(max_memory) if max_memory is not None else None

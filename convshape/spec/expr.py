@@ -69,7 +69,9 @@ class _Evaluator:
     def eval(self, node: ast.AST) -> Number:
         if isinstance(node, ast.Expression):
             return self.eval(node.body)
-        if isinstance(node, ast.Constant) and _is_number(node.value):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            if isinstance(node.value, bool):
+                raise SpecError(f"${{{self.text}}}: booleans are not numbers here")
             return _bounded(node.value, self.text)
         if isinstance(node, ast.Name):
             return self.name(node.id)
