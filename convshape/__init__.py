@@ -32,7 +32,7 @@ __all__ = [
 
 def build(spec: Spec | Prediction) -> nn.Sequential:
     """The real ``nn.Sequential`` (imports torch)."""
-    from convshape.build import build as _build
+    from convshape.builder import build as _build
 
     return _build(spec)
 
@@ -42,7 +42,7 @@ def verify(spec: Spec | Prediction, **options: Any) -> Any:
 
     Options: ``device`` ("cpu", "cuda" or "meta"), ``max_memory`` (bytes). Imports torch.
     """
-    from convshape.verify import verify as _verify
+    from convshape.verifier import verify as _verify
 
     prediction = spec if isinstance(spec, Prediction) else predict(spec)
     return _verify(prediction, **options)

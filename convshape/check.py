@@ -1,6 +1,6 @@
 """``check``: load, predict and (optionally) verify one spec file into a :class:`FileResult`.
 
-Torch is imported only when verification is asked for (by :mod:`convshape.verify`).
+Torch is imported only when verification is asked for (by :mod:`convshape.verifier`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from convshape.spec.parse import load
 
 if TYPE_CHECKING:
     from convshape.spec.model import Spec
-    from convshape.verify import Verification
+    from convshape.verifier import Verification
 
 
 @dataclass
@@ -69,7 +69,7 @@ def check_file(
         result.errors.append(result.prediction.error)
         return result
     if verify:
-        from convshape.verify import verify as run_verify
+        from convshape.verifier import verify as run_verify
 
         result.device = device
         result.verification = run_verify(result.prediction, device=device, max_memory=max_memory)

@@ -88,18 +88,20 @@ def _usage_error(message: str) -> typer.Exit:
 
 
 def _want_verify(verify: bool | None) -> bool:
-    """--verify / --no-verify / default: verify when torch is importable (found, not imported)."""
-    from importlib.util import find_spec
-
-    has_torch = find_spec("torch") is not None
-    if verify and not has_torch:
-        raise _usage_error(
-            "--verify needs torch, which is not installed here: "
-            "pip install 'convshape[torch]' (or --no-verify to predict only)"
-        )
-    if verify is None and not has_torch:
+    """--verify / --no-verify / default: verify when torch can be imported."""
+    if verify is False:
+        return False  # and torch is never imported
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        if verify:
+            raise _usage_error(
+                f"--verify needs torch, which cannot be imported here ({exc}): "
+                "pip install 'convshape[torch]' (or --no-verify to predict only)"
+            ) from None
         typer.echo("note: torch is not installed: predicting only, not verifying", err=True)
-    return has_torch if verify is None else verify
+        return False
+    return True
 
 
 @app.command()

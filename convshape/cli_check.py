@@ -83,7 +83,7 @@ def run_check(
     if verify:
         with _progress("importing torch ..."):
             try:
-                from convshape.verify import check_device
+                from convshape.verifier import check_device
 
                 check_device(device)
             except ConvshapeError as exc:

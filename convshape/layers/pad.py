@@ -26,8 +26,13 @@ from convshape.layers.base import (
     too_small,
 )
 
-SIDES = {"L": ("left", "right"), "W": ("left", "right"), "H": ("top", "bottom")}
-SIDES["D"] = ("front", "back")
+# torch's names for the two sides of each padded dim (torch/nn/modules/padding.py docs)
+SIDES = {
+    "L": ("left", "right"),
+    "W": ("left", "right"),
+    "H": ("top", "bottom"),
+    "D": ("front", "back"),
+}
 
 Span = tuple[int, int]  # [start, end) along one dim
 
@@ -107,7 +112,9 @@ class _PadNd(Layer):
         return lines
 
 
-class _ConstantLike(_PadNd):
+class _ZeroPadNd(_PadNd):
+    """Constant mode (F.pad's 'constant'); ConstantPad adds the fill value."""
+
     def _check_rank(self, shape: Shape) -> None:
         # aten/src/ATen/native/PadNd.cpp _pad_enum: len(pad) <= 2 * input.dim(); any rank above
         if len(shape) < self.ndim:
@@ -134,22 +141,22 @@ class _ConstantLike(_PadNd):
 
 
 @dataclass(frozen=True)
-class _ConstantPadNd(_ConstantLike):
+class _ConstantPadNd(_ZeroPadNd):
     value: float
 
 
 @register
-class ZeroPad1d(_ConstantLike):
+class ZeroPad1d(_ZeroPadNd):
     ndim = 1
 
 
 @register
-class ZeroPad2d(_ConstantLike):
+class ZeroPad2d(_ZeroPadNd):
     ndim = 2
 
 
 @register
-class ZeroPad3d(_ConstantLike):
+class ZeroPad3d(_ZeroPadNd):
     ndim = 3
 
 

@@ -168,7 +168,8 @@ class Parser:
             item_path, item_loc = f"{path}[{i}]", items.item_locs[i]
             times = self._repeat(item, item_loc, scope, item_path)
             for copy in range(times):
-                decl = self.layer(item, item_loc, scope, item_path, str(len(children)))
+                copy_path = f"{item_path} (copy {copy + 1} of {times})" if times > 1 else item_path
+                decl = self.layer(item, item_loc, scope, copy_path, str(len(children)))
                 if decl.name:
                     unique = f"{decl.name}_{copy}" if times > 1 else decl.name
                     if unique in names:
@@ -182,9 +183,9 @@ class Parser:
         if not isinstance(item, YMap) or "repeat" not in item:
             return 1
         times = self._subst(item["repeat"], scope.values, item.value_locs["repeat"], path)
-        if type(times) is not int or not 1 <= times <= MAX_REPEAT:
+        if type(times) is not int or not 0 <= times <= MAX_REPEAT:
             raise fail(
-                f"'repeat' must be an int from 1 to {MAX_REPEAT:,}, got {times!r}",
+                f"'repeat' must be an int from 0 to {MAX_REPEAT:,}, got {times!r}",
                 item.value_locs["repeat"],
                 path,
             )
@@ -258,7 +259,9 @@ class Parser:
             try:
                 args[name] = coerce(cls, name, value)
             except SpecError as exc:
-                raise exc.located(location=loc, spec_path=path, via=scope.via) from None
+                raise exc.located(
+                    location=loc, spec_path=path, via=scope.via, layer_type=type_name
+                ) from None
             locs[name] = loc
         return LeafDecl(key=key, origin=origin, cls=cls, args=args, arg_locations=locs, **meta)
 
@@ -382,9 +385,12 @@ def _type_hint(item: YMap) -> str | None:
 
 
 def substitute_deep(value: Any, scope: Mapping[str, Any], parser: Parser) -> Any:
-    """:func:`substitute` through lists (``kernel_size: [$k, $k]``)."""
+    """:func:`substitute` through lists (``kernel_size: [$k, $k]``); layer lists keep locations."""
     if isinstance(value, list):
-        return [substitute_deep(v, scope, parser) for v in value]
+        items = [substitute_deep(v, scope, parser) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value  # unchanged: keep the YList and its locations
+        return items
     return substitute(value, scope)
 
 

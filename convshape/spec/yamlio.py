@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from convshape.errors import Location, YamlError
+from convshape.errors import ErrorContext, Location, YamlError
 
 try:  # the C parser is ~10x faster
     from yaml import CSafeLoader as _Loader
@@ -58,16 +58,76 @@ class YList(list[Any]):
     item_locs: list[Location]
 
 
-def loc_of(mark: Any, file: str) -> Location:
-    return Location(file, mark.line + 1, mark.column + 1)
+_EXPR = re.compile(r"\$\{[^{}\n]*\}")
+_SCALAR_START = ":,[{-"
+_SCALAR_END = ",]}#"
+Shifts = dict[int, list[int]]  # 0-based line -> columns (after quoting) where a quote was added
+
+
+def loc_of(mark: Any, file: str, shifts: Shifts | None = None) -> Location:
+    column = mark.column
+    if shifts and mark.line in shifts:
+        column -= sum(1 for added in shifts[mark.line] if added < column)
+    return Location(file, mark.line + 1, column + 1)
+
+
+def _neighbour(line: str, i: int, step: int) -> str:
+    """The nearest non-space character before (step -1) or after (step 1) index i, or ''."""
+    while 0 <= i < len(line):
+        if not line[i].isspace():
+            return line[i]
+        i += step
+    return ""
+
+
+def _quote_line(line: str) -> tuple[str, list[int]]:
+    out: list[str] = []
+    added: list[int] = []
+    quote = ""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"" and _neighbour(line, i - 1, -1) in ("", *_SCALAR_START):
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            out.append(line[i:])
+            break
+        elif c == "$" and _neighbour(line, i - 1, -1) in ("", *_SCALAR_START):
+            m = _EXPR.match(line, i)
+            if m and _neighbour(line, m.end(), 1) in ("", *_SCALAR_END):
+                start = sum(map(len, out))
+                added += [start, start + len(m.group()) + 1]
+                out.append(f'"{m.group()}"')
+                i = m.end()
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out), added
+
+
+def quote_expressions(text: str) -> tuple[str, Shifts]:
+    """Quote each ``${...}`` that is a whole plain scalar, so ``{c: ${w * 2}}`` is valid YAML.
+
+    In a flow mapping ``{`` and ``}`` are syntax; quoting keeps the DESIGN's notation working.
+    The returned shifts map columns back to the user's text for error locations.
+    """
+    if "${" not in text:
+        return text, {}
+    lines = text.split("\n")
+    shifts: Shifts = {}
+    for n, line in enumerate(lines):
+        if "${" in line:
+            lines[n], added = _quote_line(line)
+            if added:
+                shifts[n] = added
+    return "\n".join(lines), shifts
 
 
 def _scalar(event: yaml.ScalarEvent, file: str) -> Any:
     if event.tag not in _ALLOWED_TAGS:
-        raise YamlError(
-            f"tag {event.tag} is not allowed: convshape reads plain data only",
-            context=_ctx(event.start_mark, file),
-        )
+        raise YamlError(f"tag {event.tag} is not allowed: convshape reads plain data only")
     text = event.value
     if event.style or event.tag == _STD + "str":  # quoted or !!str: a string
         return text
@@ -84,17 +144,16 @@ def _scalar(event: yaml.ScalarEvent, file: str) -> Any:
     return _SPECIAL.get(text.lower(), text)
 
 
-def _ctx(mark: Any, file: str) -> Any:
-    from convshape.errors import ErrorContext
-
-    return ErrorContext(location=loc_of(mark, file))
+def _ctx(mark: Any, file: str, shifts: Shifts | None = None) -> ErrorContext:
+    return ErrorContext(location=loc_of(mark, file, shifts))
 
 
 class _Builder:
     """Folds the event stream into YMap/YList/scalars, with the safety limits."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, shifts: Shifts | None = None) -> None:
         self.file = file
+        self.shifts = shifts
         self.anchors: dict[str, tuple[Any, int]] = {}  # value, expanded node count
         self.stack: list[list[Any]] = []  # [container, size, anchor, pending key]
         self.nodes = 0
@@ -107,7 +166,7 @@ class _Builder:
             raise YamlError(
                 f"the document expands to more than {MAX_NODES:,} nodes "
                 "(alias expansion bomb?); refusing to read it",
-                context=_ctx(mark, self.file),
+                context=_ctx(mark, self.file, self.shifts),
             )
         if not self.stack:
             self.root, self.done = value, True
@@ -115,7 +174,7 @@ class _Builder:
         frame = self.stack[-1]
         container = frame[0]
         frame[1] += size
-        here = loc_of(mark, self.file)
+        here = loc_of(mark, self.file, self.shifts)
         if isinstance(container, YList):
             container.append(value)
             container.item_locs.append(here)
@@ -148,18 +207,24 @@ class _Builder:
         if event.tag not in _COLLECTION_TAGS:
             raise YamlError(
                 f"tag {event.tag} is not allowed: convshape reads plain data only",
-                context=_ctx(event.start_mark, self.file),
+                context=_ctx(event.start_mark, self.file, self.shifts),
             )
         if len(self.stack) >= MAX_DEPTH:
             raise YamlError(
-                f"nesting deeper than {MAX_DEPTH} levels", context=_ctx(event.start_mark, self.file)
+                f"nesting deeper than {MAX_DEPTH} levels",
+                context=_ctx(event.start_mark, self.file, self.shifts),
             )
-        container.loc = loc_of(event.start_mark, self.file)
+        container.loc = loc_of(event.start_mark, self.file, self.shifts)
         self.stack.append([container, 1, event.anchor, None, event.start_mark])
 
     def feed(self, event: Any) -> None:
         if isinstance(event, yaml.ScalarEvent):
-            value = _scalar(event, self.file)
+            try:
+                value = _scalar(event, self.file)
+            except YamlError as exc:
+                raise exc.located(
+                    location=loc_of(event.start_mark, self.file, self.shifts)
+                ) from None
             if event.anchor:
                 self.anchors[event.anchor] = (value, 1)
             self._add(value, 1, event.start_mark)
@@ -167,7 +232,7 @@ class _Builder:
             if event.anchor not in self.anchors:
                 raise YamlError(
                     f"alias *{event.anchor} refers to an anchor that is not complete here",
-                    context=_ctx(event.start_mark, self.file),
+                    context=_ctx(event.start_mark, self.file, self.shifts),
                 )
             value, size = self.anchors[event.anchor]
             self._add(value, size, event.start_mark)
@@ -188,27 +253,29 @@ class _Builder:
         elif isinstance(event, yaml.DocumentStartEvent) and self.done:
             raise YamlError(
                 "a spec file holds one YAML document; found a second '---'",
-                context=_ctx(event.start_mark, self.file),
+                context=_ctx(event.start_mark, self.file, self.shifts),
             )
 
 
-def _at(loc: Location) -> Any:
-    from convshape.errors import ErrorContext
-
+def _at(loc: Location) -> ErrorContext:
     return ErrorContext(location=loc)
 
 
 def parse_text(text: str, file: str) -> Any:
     """The document's plain data (YMap / YList / scalar), or a located :class:`YamlError`."""
-    builder = _Builder(file)
+    text, shifts = quote_expressions(text)
+    builder = _Builder(file, shifts)
     try:
         for event in yaml.parse(text, Loader=_Loader):
             builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = (exc.problem or exc.context or "invalid YAML").strip()
-        context = _ctx(mark, file) if mark else None
-        raise YamlError(f"invalid YAML: {message}", context=context) from None
+        context = _ctx(mark, file, shifts) if mark else None
+        hint = None
+        if mark and "${" in text.split("\n")[mark.line]:
+            hint = 'inside {...}, quote a string that contains ${...}: name: "conv${i}"'
+        raise YamlError(f"invalid YAML: {message}", context=context, hint=hint) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML: {exc}") from None
     return builder.root

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from convshape.build import build
+from convshape.builder import build
 from convshape.engine import Node, Prediction
 from convshape.errors import ConvshapeError, MismatchError, RuntimeFailure
 from convshape.layers.base import fmt
