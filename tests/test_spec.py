@@ -146,7 +146,7 @@ def test_residual_identity_explicit_and_auto_shortcuts(tmp_path: Path) -> None:
     paths = [n.path for n in p.rows]
     assert "0.shortcut" not in paths
     assert "1.shortcut.0" in paths
-    assert ["2.shortcut.0", "2.shortcut.1"] == [q for q in paths if q.startswith("2.shortcut.")]
+    assert [q for q in paths if q.startswith("2.shortcut.")] == ["2.shortcut.0", "2.shortcut.1"]
     auto_conv = next(n for n in p.rows if n.path == "2.shortcut.0").layer
     assert auto_conv is not None
     assert auto_conv.kwargs()["stride"] == (2, 2) and auto_conv.kwargs()["kernel_size"] == 1
@@ -334,7 +334,7 @@ def test_expressions_inside_flow_mappings_as_design_writes_them(tmp_path: Path) 
     """,
     )
     loc = bad.context.location
-    assert loc is not None and (loc.line, loc.column) == (4, 66)
+    assert loc is not None and (loc.line, loc.column) == (4, 72)
     ok = predict_text(
         tmp_path,
         """
