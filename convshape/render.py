@@ -41,6 +41,11 @@ def type_text(node: Node) -> str:
     return f"{node.decl.block} ({node.type_name})" if node.decl.block else node.type_name
 
 
+def count(node: Node, value: int) -> str:
+    """A leaf's own count, or a container's subtotal in parentheses (not added to totals)."""
+    return f"{value:,}" if node.layer is not None else f"({value:,})"
+
+
 def visible(result: FileResult, depth: int | None) -> list[Node]:
     return [n for n in result.rows if depth is None or n.depth <= depth]
 
@@ -99,8 +104,8 @@ def table(result: FileResult, depth: int | None, fancy: bool) -> Table:
             type_text(node),
             shape_text(node.input_shape),
             shape_text(node.output_shape),
-            f"{node.num_params:,}",
-            f"{node.macs:,}",
+            count(node, node.num_params),
+            count(node, node.macs),
             mark(result, node),
         )
     return grid
@@ -119,7 +124,8 @@ def markdown(result: FileResult, depth: int | None) -> str:
         key = node.path.rsplit(".", 1)[-1] + (f" {node.name}" if node.name else "")
         lines.append(
             f"| {indent}`{key}` | {type_text(node)} | {shape_text(node.input_shape)} | "
-            f"{shape_text(node.output_shape)} | {node.num_params:,} | {node.macs:,} | "
+            f"{shape_text(node.output_shape)} | {count(node, node.num_params)} | "
+            f"{count(node, node.macs)} | "
             f"{mark(result, node)} |"
         )
     lines.append("")

@@ -77,9 +77,15 @@ def _dummy(shape: Shape, device: str) -> torch.Tensor:
 
 
 def verify(
-    prediction: Prediction, device: str = "cpu", max_memory: int | None = None
+    prediction: Prediction,
+    device: str = "cpu",
+    max_memory: int | None = None,
+    model: nn.Module | None = None,
 ) -> Verification:
-    """Build the model on ``device``, run it, and diff every module against the prediction."""
+    """Build the model on ``device`` (or take ``model``, already there), run it, diff it.
+
+    A given model gets its hooks removed and its train/eval mode restored afterwards.
+    """
     check_device(device)
     result = Verification(device)
     try:
@@ -90,9 +96,12 @@ def verify(
     counter = FlopCounterMode(display=False)
     recorder = _Recorder(counter, result)
     handles = []
+    was_training = model.training if model is not None else False
     try:
-        with torch.device(device):
-            model = build(prediction).eval()
+        if model is None:
+            with torch.device(device):
+                model = build(prediction)
+        model.eval()
         for path, module in model.named_modules():
             if path:
                 handles.append(module.register_forward_pre_hook(recorder.pre(path)))
@@ -105,6 +114,8 @@ def verify(
     finally:
         for handle in handles:
             handle.remove()
+        if model is not None:
+            model.train(was_training)
     if result.completed:
         result.errors.extend(diff(prediction, result))
     return result
@@ -140,29 +151,27 @@ def _located(err: ConvshapeError, node: Node) -> ConvshapeError:
 
 
 def diff(prediction: Prediction, result: Verification) -> list[ConvshapeError]:
-    """A mismatch error for every module whose shape or FLOPs differ from the prediction."""
-    errors: list[ConvshapeError] = []
-    for node in prediction.rows:
-        actual = result.actual.get(node.path)
-        if actual is None:
-            errors.append(_located(MismatchError("the module never ran in the forward pass"), node))
-        elif actual != node.output_shape:
-            errors.append(
-                _located(
-                    MismatchError(
-                        f"predicted output {fmt(node.output_shape)}, torch gave {fmt(actual)}"
-                    ),
-                    node,
-                )
-            )
-        elif node.layer is not None and result.flops.get(node.path, 0) != 2 * node.macs:
-            errors.append(
-                _located(
-                    MismatchError(
-                        f"predicted {2 * node.macs:,} FLOPs (2 * MACs), FlopCounterMode counted "
-                        f"{result.flops.get(node.path, 0):,}"
-                    ),
-                    node,
-                )
-            )
-    return errors
+    """A mismatch for every module whose shape or FLOPs differ from the prediction.
+
+    A container is reported only when none of its descendants is: the innermost module that
+    disagrees is where the formula went wrong.
+    """
+    found: dict[str, ConvshapeError] = {}
+    for node in reversed(prediction.rows):
+        message = _disagreement(node, result)
+        inner = any(path.startswith(node.path + ".") for path in found)
+        if message and not inner:
+            found[node.path] = _located(MismatchError(message), node)
+    return [found[n.path] for n in prediction.rows if n.path in found]
+
+
+def _disagreement(node: Node, result: Verification) -> str | None:
+    actual = result.actual.get(node.path)
+    if actual is None:
+        return "the module never ran in the forward pass"
+    if actual != node.output_shape:
+        return f"predicted output {fmt(node.output_shape)}, torch gave {fmt(actual)}"
+    counted = result.flops.get(node.path, 0)
+    if node.layer is not None and counted != 2 * node.macs:
+        return f"predicted {2 * node.macs:,} FLOPs (2 * MACs), FlopCounterMode counted {counted:,}"
+    return None
