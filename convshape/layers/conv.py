@@ -56,8 +56,19 @@ def _check_channels(got: int, expected: int, weight: list[int], shape: Shape, gr
         )
 
 
+class _InfersInChannels(Layer):
+    """Conv and ConvTranspose: in_channels comes from the input's channel dim when left out."""
+
+    inferred = "in_channels"
+    counts_macs = True
+
+    @classmethod
+    def infer(cls, shape: Shape) -> int | None:
+        return channel_dim(shape, cls.ndim)
+
+
 @dataclass(frozen=True)
-class _ConvNd(Layer):
+class _ConvNd(_InfersInChannels):
     in_channels: PosInt
     out_channels: PosInt
     kernel_size: Size
@@ -67,13 +78,6 @@ class _ConvNd(Layer):
     groups: PosInt = 1
     bias: bool = True
     padding_mode: PaddingMode = "zeros"
-
-    inferred = "in_channels"
-    counts_macs = True
-
-    @classmethod
-    def infer(cls, shape: Shape) -> int | None:
-        return channel_dim(shape, cls.ndim)
 
     def check(self) -> None:
         _check_groups(self.in_channels, self.out_channels, self.groups)
@@ -206,7 +210,7 @@ class Conv3d(_ConvNd):
 
 
 @dataclass(frozen=True)
-class _ConvTransposeNd(Layer):
+class _ConvTransposeNd(_InfersInChannels):
     in_channels: PosInt
     out_channels: PosInt
     kernel_size: Size
@@ -217,13 +221,6 @@ class _ConvTransposeNd(Layer):
     bias: bool = True
     dilation: Size = 1
     padding_mode: ZerosOnly = "zeros"
-
-    inferred = "in_channels"
-    counts_macs = True
-
-    @classmethod
-    def infer(cls, shape: Shape) -> int | None:
-        return channel_dim(shape, cls.ndim)
 
     def check(self) -> None:
         _check_groups(self.in_channels, self.out_channels, self.groups)

@@ -150,17 +150,22 @@ def _check_image_fits_kernel(shape: Shape, kernel: tuple[int, ...], op: str) -> 
         )
 
 
-@register
-@dataclass(frozen=True)
-class AvgPool3d(_AvgPoolNd):
-    divisor_override: OptNonZeroInt = None
-
-    ndim = 3
+class _AvgPool3dShapeCheck(_PoolNd):
+    """AvgPool3d and LPPool3d (which is avg_pool3d) first check the image against the kernel."""
 
     def output_shape(self, shape: Shape) -> Shape:
         _check_rank(shape, self.ndim, self._op)
-        _check_image_fits_kernel(shape, ntuple(self.kernel_size, 3), self._op)
+        kernel, *_ = self._window()
+        _check_image_fits_kernel(shape, kernel, self._op)
         return super().output_shape(shape)
+
+
+@register
+@dataclass(frozen=True)
+class AvgPool3d(_AvgPool3dShapeCheck, _AvgPoolNd):
+    divisor_override: OptNonZeroInt = None
+
+    ndim = 3
 
 
 @dataclass(frozen=True)
@@ -192,13 +197,8 @@ class LPPool2d(_LPPoolNd):
 
 
 @register
-class LPPool3d(_LPPoolNd):
+class LPPool3d(_AvgPool3dShapeCheck, _LPPoolNd):
     ndim = 3
-
-    def output_shape(self, shape: Shape) -> Shape:
-        _check_rank(shape, self.ndim, self._op)
-        _check_image_fits_kernel(shape, ntuple(self.kernel_size, 3), self._op)
-        return super().output_shape(shape)
 
 
 # ------------------------------------------------------------------------------ adaptive pooling
