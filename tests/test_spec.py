@@ -345,3 +345,55 @@ def test_expressions_inside_flow_mappings_as_design_writes_them(tmp_path: Path) 
     """,
     )
     assert ok.output_shape == (1, 128, 6, 6)
+
+
+def test_trainable_false_freezes_a_container_and_splits_the_counts(tmp_path: Path) -> None:
+    p = predict_text(
+        tmp_path,
+        """
+        input: [1, 3, 8, 8]
+        layers:
+          - type: Sequential
+            trainable: false
+            layers:
+              - {type: Conv2d, out_channels: 4, kernel_size: 3}
+              - BatchNorm2d
+          - {type: Conv2d, out_channels: 2, kernel_size: 1}
+    """,
+    )
+    leaves = [n for n in p.rows if n.layer]
+    assert sum(n.num_params for n in leaves) == (4 * 3 * 9 + 4) + 8 + (2 * 4 + 2)
+    assert sum(n.trainable_params for n in leaves) == 2 * 4 + 2
+    model = convshape.build(p)
+    assert [q.requires_grad for q in model.parameters()] == [False] * 4 + [True] * 2
+
+
+def test_duplicate_layer_names_are_refused(tmp_path: Path) -> None:
+    err = error_of(
+        tmp_path,
+        """
+        input: [1, 3, 8, 8]
+        layers:
+          - {type: ReLU, name: act}
+          - {type: ReLU, name: act}
+    """,
+    )
+    assert err.message == "duplicate layer name 'act'"
+    assert err.context.location is not None and err.context.location.line == 4
+
+
+def test_nested_sequential_paths_match_named_modules(tmp_path: Path) -> None:
+    p = predict_text(
+        tmp_path,
+        """
+        input: [1, 3, 8, 8]
+        layers:
+          - type: Sequential
+            name: stem
+            layers: [{type: Conv2d, out_channels: 4, kernel_size: 3, name: conv}, ReLU]
+          - Flatten
+    """,
+    )
+    model = convshape.build(p)
+    assert [n for n, _ in model.named_modules()][1:] == [n.path for n in p.rows]
+    assert [n.path for n in p.rows] == ["stem", "stem.conv", "stem.1", "1"]
