@@ -34,6 +34,18 @@ def _console(stderr: bool = False) -> Any:
     )
 
 
+def _rich_would_style_stdout() -> bool:
+    """Whether rich would treat stdout as a terminal (styles, live widths): its own rules."""
+    if sys.platform == "win32" or "IPython" in sys.modules or "idlelib" in sys.modules:
+        return True  # legacy consoles, Jupyter and IDLE: leave them to rich
+    tty_compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if tty_compatible in ("0", "1"):
+        return tty_compatible == "1"
+    if "FORCE_COLOR" in os.environ:
+        return os.environ["FORCE_COLOR"] != ""
+    return sys.stdout.isatty()
+
+
 def _env_width() -> int:
     try:
         return int(os.environ.get("COLUMNS", "160"))
@@ -108,7 +120,7 @@ def run_check(
 
 
 def _show(result: FileResult, format: str, depth: int | None, quiet: bool) -> None:
-    from convshape.render import markdown, summary_lines, table
+    from convshape.render import markdown, plain_table, summary_lines, table
 
     _print_errors(result)
     if quiet or not result.rows:
@@ -117,6 +129,14 @@ def _show(result: FileResult, format: str, depth: int | None, quiet: bool) -> No
     if format == "markdown":
         sys.stdout.write(markdown(result, depth) + "\n")
         return
+    if not _rich_would_style_stdout():
+        # What rich would print, drawn without it (rich takes ~0.13 s on ResNet-50's table).
+        width = max(100, _env_width())
+        text = plain_table(result, depth, width)
+        summary = summary_lines(result)
+        if text is not None and all(len(line) <= width for line in summary):
+            sys.stdout.write("\n".join([text, *summary, "", ""]))
+            return
     console = _console()
     console.print(table(result, depth, fancy=not _plain_output()))
     for line in summary_lines(result):
