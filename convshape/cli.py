@@ -1,175 +1,109 @@
 """The command line: the only place that prints or exits.
 
-Domain errors are caught at the command boundary only: printed (to stderr, or as JSON on
-stdout for ``--format json``), then ``raise typer.Exit(1) from None``.
+:func:`main` runs the pre-commit case, ``check --no-verify [--quiet] [--format F] FILE...``,
+without the typer app: importing typer, click and pydantic and parsing with them take about
+0.1 s, half of such a run. Every other command line, ``--help`` and every usage error included,
+goes to the app in :mod:`convshape.cli_app`, which also defines what the fast path must match.
 """
 
 from __future__ import annotations
 
-import json
+import errno
+import os
 import sys
-from enum import StrEnum
-from typing import Annotated
+from typing import IO, Any, NamedTuple
 
-import typer
-
-from convshape.errors import ConvshapeError
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Predict, explain and verify the shapes, params and MACs of a PyTorch CNN in YAML.",
-    pretty_exceptions_enable=False,
-)
+FORMATS = ("table", "json", "markdown")
 
 
-class Format(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    MARKDOWN = "markdown"
+class FastCheck(NamedTuple):
+    """The options of a ``check`` the fast path runs; the rest keep their defaults."""
+
+    files: list[str]
+    format: str
+    quiet: bool
 
 
-class Device(StrEnum):
-    CPU = "cpu"
-    CUDA = "cuda"
-    META = "meta"
-
-
-class CalcFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
-
-def _emit_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-
-
-@app.command()
-def calc(
-    expression: Annotated[
-        str, typer.Argument(help='A layer call, e.g. "Conv2d(16, 33, 3, stride=2)".')
-    ],
-    input: Annotated[
-        str, typer.Option("--input", "-i", help="Input shape, e.g. 20,16,50,100 (batch first).")
-    ],
-    format: Annotated[
-        CalcFormat, typer.Option("--format", "-f", help="text, or one JSON object.")
-    ] = CalcFormat.TEXT,
-) -> None:
-    """Shape, params and MACs of one layer, with the formula and its numbers."""
-    from convshape.calc import calculate
-
-    try:
-        result = calculate(expression, input)
-    except ConvshapeError as exc:
-        if format is CalcFormat.JSON:
-            _emit_json({"error": {"kind": str(exc.kind), "message": exc.render()}})
+def fast_check(argv: list[str]) -> FastCheck | None:
+    """``argv`` as typer would parse it if it is a plain ``check --no-verify``, else None."""
+    if argv[:1] != ["check"] or os.name == "nt" or any(k.endswith("_COMPLETE") for k in os.environ):
+        return None  # Windows expands wildcards in argv; shell completion is typer's
+    files: list[str] = []
+    format, quiet, no_verify = "table", False, False
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "--no-verify":
+            no_verify = True
+        elif arg in ("--quiet", "-q"):
+            quiet = True
+        elif arg in ("--format", "-f") or arg.startswith("--format="):
+            value = arg.partition("=")[2] if "=" in arg else next(args, None)
+            if value not in FORMATS:
+                return None
+            format = value
+        elif arg.startswith("-") or not _utf8(arg):
+            return None  # any other option, "--", "-"; or a name typer's pydantic may refuse
         else:
-            typer.echo(f"error: {exc.render()}", err=True)
-        raise typer.Exit(1) from None
-    if format is CalcFormat.JSON:
-        _emit_json(result.to_json())
-        return
-    lines = [
-        result.layer.signature(),
-        f"  input   {list(result.input_shape)}",
-        f"  output  {list(result.output_shape)}",
-        f"  params  {result.params:,}",
-        f"  MACs    {result.macs:,}   (FLOPs {result.flops:,})",
-        "",
-        *(f"  {line}" for line in result.formula()),
-    ]
-    typer.echo("\n".join(lines))
+            files.append(arg)
+    if not no_verify or not files:
+        return None
+    return FastCheck(files, format, quiet)
 
 
-def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
-
-
-def _want_verify(verify: bool | None) -> bool:
-    """--verify / --no-verify / default: verify when torch can be imported."""
-    if verify is False:
-        return False  # and torch is never imported
+def _utf8(text: str) -> bool:
     try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        if verify:
-            raise _usage_error(
-                f"--verify needs torch, which cannot be imported here ({exc}): "
-                "pip install 'convshape[torch]' (or --no-verify to predict only)"
-            ) from None
-        typer.echo("note: torch is not installed: predicting only, not verifying", err=True)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         return False
     return True
 
 
-@app.command()
-def check(
-    files: Annotated[list[str], typer.Argument(help="Spec files (YAML) to check.")],
-    verify: Annotated[
-        bool | None,
-        typer.Option(
-            "--verify/--no-verify",
-            help="Run the real model and diff it against the prediction. "
-            "Default: verify when torch is installed. --no-verify never imports torch.",
-            show_default=False,
-        ),
-    ] = None,
-    device: Annotated[
-        Device, typer.Option(help="Where the verifier runs the model (meta allocates nothing).")
-    ] = Device.CPU,
-    batch: Annotated[
-        int | None, typer.Option(min=1, help="Override the input's first (batch) dimension.")
-    ] = None,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="table, json (one object) or markdown.")
-    ] = Format.TABLE,
-    depth: Annotated[
-        int | None, typer.Option(min=1, help="Show rows down to this nesting depth.")
-    ] = None,
-    max_memory: Annotated[
-        str | None,
-        typer.Option(
-            help="Largest estimated memory the verifier may use, e.g. 2G "
-            "(default: half the memory available).",
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print errors and one line per file only.")
-    ] = False,
-) -> None:
-    """Predict (and verify) every spec file; exit 1 if any has an error."""
+class _PacifyFlush:
+    """click's ``PacifyFlushWrapper``: after a broken pipe, flushing at exit stays quiet."""
+
+    def __init__(self, wrapped: IO[Any]) -> None:
+        self.wrapped = wrapped
+
+    def flush(self) -> None:
+        try:
+            self.wrapped.flush()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+def _run_fast(options: FastCheck) -> int:
+    """What ``check`` does for these options, with typer's handling of the same exceptions."""
     from convshape.cli_check import run_check
-    from convshape.memory import parse_size
 
     try:
-        limit = parse_size(max_memory) if max_memory is not None else None
-    except ValueError as exc:
-        raise _usage_error(f"--max-memory: {exc}") from None
-    do_verify = _want_verify(verify)
-    code = run_check(
-        files,
-        verify=do_verify,
-        device=device.value,
-        batch=batch,
-        format=format.value,
-        depth=depth,
-        max_memory=limit,
-        quiet=quiet,
-    )
-    raise typer.Exit(code)
-
-
-@app.command("layers")
-def list_layers() -> None:
-    """List every supported layer type with its arguments and defaults."""
-    from convshape.calc import describe
-    from convshape.layers import REGISTRY
-
-    for name in sorted(REGISTRY):
-        typer.echo(describe(REGISTRY[name]))
+        return run_check(
+            options.files,
+            verify=False,
+            device="cpu",
+            batch=None,
+            format=options.format,
+            depth=None,
+            max_memory=None,
+            quiet=options.quiet,
+        )
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        sys.stdout = _PacifyFlush(sys.stdout)
+        sys.stderr = _PacifyFlush(sys.stderr)
+        return 1
 
 
 def main() -> None:
+    options = fast_check(sys.argv[1:])
+    if options is not None:
+        sys.exit(_run_fast(options))
+    from convshape.cli_app import app
+
     app()
