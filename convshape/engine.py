@@ -109,7 +109,7 @@ class _Walker:
                 raise ShapeError(f"cannot infer {cls.inferred} from an input of shape {fmt(shape)}")
             args[cls.inferred] = value
         layer = make(cls, args)
-        out = forward_shape(layer, shape)
+        out = _within_int64(forward_shape(layer, shape))
         params = layer.num_params()
         trainable = params if decl.trainable else 0
         macs = layer.macs(shape, out)
@@ -216,6 +216,22 @@ def _projection(decl: ResidualDecl, shape: Shape, out: Shape) -> SeqDecl | None:
     return SeqDecl(key="shortcut", origin=origin, children=children)
 
 
+MAX_NUMEL = 2**63 - 1  # torch sizes and element counts are int64
+
+
+def _within_int64(out: Shape, what: str = "output") -> Shape:
+    """Refuse an output no torch tensor can have (and keep later formulas finite)."""
+    numel = 1
+    for size in out:
+        numel *= size
+    if numel > MAX_NUMEL:
+        raise ShapeError(
+            f"{what} {fmt(out)} would have about 2**{numel.bit_length() - 1} elements, more "
+            "than a torch tensor can hold (2**63 - 1)"
+        )
+    return out
+
+
 def _check_expect(decl: Decl, out: Shape) -> None:
     want = decl.expect
     if want is None:
@@ -243,6 +259,10 @@ def _locate(exc: ConvshapeError, decl: Decl, path: str, shape: Shape) -> Convsha
 def predict(spec: Spec) -> Prediction:
     """Every module's shapes, params and MACs; stops at the first impossible layer."""
     walker = _Walker()
+    try:
+        _within_int64(spec.input_shape, "input")
+    except ShapeError as exc:
+        return Prediction(spec, None, exc.located(location=spec.input_location))
     try:
         root = walker.sequence(spec.root, spec.input_shape, "", 0)
     except ConvshapeError as exc:

@@ -51,21 +51,32 @@ def parse_size(text: str) -> int:
         value = float(number)
     except ValueError:
         raise ValueError(f"expected a size such as 512M or 2G, got {text!r}") from None
-    if value <= 0:
+    if not 0 < value < 2**63:  # also refuses nan and inf
         raise ValueError(f"expected a positive size, got {text!r}")
     return int(value * units[unit])
 
 
+def human_size(num_bytes: float) -> str:
+    """``8.1 GiB``, ``512 KiB``, ``100 B``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num_bytes < 1024:
+            return f"{num_bytes:.3g} {unit}" if unit != "B" else f"{num_bytes:.0f} B"
+        num_bytes /= 1024
+    return f"{num_bytes:,.1f} TiB"
+
+
 def guard(prediction: Prediction, device: str, max_memory: int | None) -> None:
+    """Refuse (located at the spec's ``input``) a run whose estimate exceeds the limit."""
     if device == "meta":
         return  # nothing is allocated
     limit = max_memory if max_memory is not None else int(SAFE_FRACTION * available_bytes())
     need = estimate_bytes(prediction)
     if need > limit:
-        raise RuntimeFailure(
-            f"verifying on {device} needs about {need / 2**20:,.0f} MiB "
-            f"(float32 params, input and the largest activations), over the limit of "
-            f"{limit / 2**20:,.0f} MiB",
+        where = "--max-memory" if max_memory is not None else "half the available memory"
+        err = RuntimeFailure(
+            f"verifying on {device} needs about {human_size(need)} (float32 params, input and "
+            f"the largest activations), over the limit of {human_size(limit)} ({where})",
             hint="use --device meta (no memory is allocated), a smaller --batch, "
             "or raise --max-memory",
         )
+        raise err.located(location=prediction.spec.input_location)

@@ -16,6 +16,7 @@ from typing import Any
 from convshape.errors import SpecError
 from convshape.layers.base import Layer
 
+MAX_SCALE = float(2**63)
 Check = Callable[[Any, int], Any]  # (value, ndim) -> normalised value; raises ValueError(msg)
 
 
@@ -167,11 +168,16 @@ def _normalized_shape(v: Any, ndim: int) -> tuple[int, ...]:
 
 
 def _scale(v: Any, ndim: int) -> Any:
-    if _is_num(v) and v > 0:
+    if _is_positive_finite(v):
         return float(v)
-    if isinstance(v, list | tuple) and v and all(_is_num(x) and x > 0 for x in v):
+    if isinstance(v, list | tuple) and v and all(_is_positive_finite(x) for x in v):
         return tuple(float(x) for x in v)
-    raise ValueError(f"must be a positive number or a list of positive numbers, got {v!r}")
+    raise ValueError(f"must be a positive number (at most 2**63) or a list of them, got {v!r}")
+
+
+def _is_positive_finite(v: object) -> bool:
+    """> 0 and <= 2**63, so that ``size * scale`` stays a finite float (1e308 * 8 is inf)."""
+    return _is_num(v) and 0 < v <= MAX_SCALE  # type: ignore[operator]
 
 
 def _size_any(v: Any, ndim: int) -> Any:

@@ -32,12 +32,21 @@ _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+
+
+def _round(value: Number, ndigits: Number | None = None) -> Number:
+    # round(5, -10**15) computes 10**(10**15): bound the digits before Python does
+    if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > 30):
+        raise ValueError(f"ndigits must be an int from -30 to 30, got {ndigits!r}")
+    return round(value) if ndigits is None else round(value, ndigits)
+
+
 _FUNCS: dict[str, Callable[..., Number]] = {
     "min": min,
     "max": max,
     "abs": abs,
     "int": int,
-    "round": round,
+    "round": _round,
     "ceil": math.ceil,
     "floor": math.floor,
 }
@@ -48,9 +57,9 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _check_pow(base: Number, exp: Number) -> None:
+def _check_pow(base: Number, exp: Number, text: str) -> None:
     if abs(exp) > 64 or (abs(base) > 1 and exp * math.log2(abs(base)) > 50):
-        raise SpecError(f"{base} ** {exp} is too large to compute")
+        raise SpecError(f"${{{text}}}: {base} ** {exp} is too large to compute")
 
 
 def _bounded(value: Number, text: str) -> Number:
@@ -101,7 +110,7 @@ class _Evaluator:
     def binop(self, node: ast.BinOp) -> Number:
         left, right = self.eval(node.left), self.eval(node.right)
         if isinstance(node.op, ast.Pow):
-            _check_pow(left, right)
+            _check_pow(left, right, self.text)
         try:
             value = _BINOPS[type(node.op)](left, right)
         except ZeroDivisionError:

@@ -27,6 +27,7 @@ from convshape.spec.model import (
     SeqDecl,
     Spec,
 )
+from convshape.spec.names import check_module_name
 from convshape.spec.yamlio import YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "description", "input", "vars", "blocks", "layers")
@@ -37,6 +38,7 @@ CONTAINER_KEYS = {
     Container.CONCAT: ("branches", "dim"),
 }
 MAX_BLOCK_DEPTH = 16
+MAX_NESTING = 48  # containers in containers, through blocks too: far past any real model
 MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
 
@@ -73,6 +75,7 @@ class Parser:
     def __init__(self, file: str) -> None:
         self.file = file
         self.count = 0
+        self.nesting = 0  # how many layer declarations enclose the one being read
 
     # ------------------------------------------------------------------------------ top level
 
@@ -90,7 +93,8 @@ class Parser:
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise fail("'name' must be a string", data.value_locs["name"])
-        shape = self._input(substitute_deep(data["input"], values, self), data.value_locs["input"])
+        loc = data.value_locs["input"]
+        shape = self._input(self._subst(data["input"], values, loc, "input"), loc)
         root = self.layer_list(data["layers"], data.value_locs["layers"], scope, "layers", "")
         return Spec(self.file, name, shape, data.value_locs["input"], root)
 
@@ -172,6 +176,7 @@ class Parser:
                 decl = self.layer(item, item_loc, scope, copy_path, str(len(children)))
                 if decl.name:
                     unique = f"{decl.name}_{copy}" if times > 1 else decl.name
+                    check_module_name(unique, item_loc, item_path)
                     if unique in names:
                         raise fail(f"duplicate layer name '{unique}'", item_loc, item_path)
                     names.add(unique)
@@ -195,6 +200,19 @@ class Parser:
         self.count += 1
         if self.count > MAX_LAYERS:
             raise fail(f"the spec expands to more than {MAX_LAYERS:,} layers", loc, path)
+        if self.nesting >= MAX_NESTING:
+            raise fail(
+                f"layers nested deeper than {MAX_NESTING} containers (counting block bodies)",
+                getattr(item, "loc", loc),
+                path,
+            )
+        self.nesting += 1
+        try:
+            return self._layer(item, loc, scope, path, key)
+        finally:
+            self.nesting -= 1
+
+    def _layer(self, item: Any, loc: Location, scope: Scope, path: str, key: str) -> Decl:
         if isinstance(item, str):
             bare = YMap({"type": item})
             bare.loc, bare.key_locs, bare.value_locs = loc, {"type": loc}, {"type": loc}
@@ -230,6 +248,7 @@ class Parser:
             name = meta["name"]
             if not isinstance(name, str) or not name.isidentifier():
                 raise fail(f"'name' must be an identifier, got {name!r}", loc["name"], path)
+            check_module_name(name, loc["name"], path)
         if "expect" in meta:
             meta["expect"] = _expect(meta["expect"], loc["expect"], path)
         if "trainable" in meta and not isinstance(meta["trainable"], bool):

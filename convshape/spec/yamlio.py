@@ -14,6 +14,7 @@ iterative loop, so that:
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ except ImportError:  # pragma: no cover - pure-Python PyYAML build
 MAX_DEPTH = 64
 MAX_NODES = 200_000  # after alias expansion
 MAX_BYTES = 5_000_000
+MAX_INT = 2**63 - 1  # torch sizes are int64
 
 _STD = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {None, "!", *(_STD + t for t in ("str", "int", "float", "bool", "null"))}
@@ -138,10 +140,20 @@ def _scalar(event: yaml.ScalarEvent, file: str) -> Any:
     if text in ("false", "False", "FALSE"):
         return False
     if _INT.fullmatch(text):
-        return int(text.replace("_", ""))
+        return _int(text)
     if _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
         return float(text.replace("_", ""))
     return _SPECIAL.get(text.lower(), text)
+
+
+def _int(text: str) -> int:
+    """An integer literal, refused past 64 bits before Python converts it (no 10**5000)."""
+    digits = text.replace("_", "").lstrip("+-").lstrip("0")
+    value = int(text.replace("_", "")) if len(digits) <= len(str(MAX_INT)) else None
+    if value is None or abs(value) > MAX_INT:
+        shown = text if len(text) <= 30 else f"{text[:20]}... ({len(digits)} digits)"
+        raise YamlError(f"integer {shown} is out of range: convshape reads 64-bit integers")
+    return value
 
 
 def _ctx(mark: Any, file: str, shifts: Shifts | None = None) -> ErrorContext:
@@ -273,7 +285,8 @@ def parse_text(text: str, file: str) -> Any:
         message = (exc.problem or exc.context or "invalid YAML").strip()
         context = _ctx(mark, file, shifts) if mark else None
         hint = None
-        if mark and "${" in text.split("\n")[mark.line]:
+        lines = text.split("\n")
+        if mark and mark.line < len(lines) and "${" in lines[mark.line]:  # the end: past them
             hint = 'inside {...}, quote a string that contains ${...}: name: "conv${i}"'
         raise YamlError(f"invalid YAML: {message}", context=context, hint=hint) from None
     except yaml.YAMLError as exc:
@@ -282,20 +295,12 @@ def parse_text(text: str, file: str) -> Any:
 
 
 def read_file(path: str | Path) -> str:
-    """The text of a spec file, with a clear message for every way that can fail."""
-    p = Path(path)
+    """The text of a spec file, with a clear message for every way that can fail.
+
+    The messages do not repeat the path: the caller (the CLI, the JSON report) names the file.
+    """
     where = _at(Location(str(path), 1, 1))
-    if not p.exists():
-        raise YamlError(f"{path}: no such file")
-    if p.is_dir():
-        raise YamlError(f"{path}: is a directory, not a spec file")
-    try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise YamlError(f"file is {size:,} bytes; spec files are limited to {MAX_BYTES:,}")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise YamlError(f"{path}: cannot read: {exc.strerror}") from None
+    data = _read_bytes(Path(path))
     if b"\0" in data:
         raise YamlError("this is a binary file, not YAML text", context=where)
     try:
@@ -304,6 +309,29 @@ def read_file(path: str | Path) -> str:
         raise YamlError(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", context=where
         ) from None
+
+
+def _read_bytes(p: Path) -> bytes:
+    try:
+        mode = p.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise YamlError("no such file") from None
+    except OSError as exc:  # too long a name, a symlink loop, no permission on a folder
+        raise YamlError(f"cannot read: {exc.strerror or exc}") from None
+    except ValueError:  # an embedded NUL byte
+        raise YamlError("not a valid file name") from None
+    if stat.S_ISDIR(mode):
+        raise YamlError("is a directory, not a spec file")
+    if not stat.S_ISREG(mode):  # a FIFO would hang, /dev/zero would never end
+        raise YamlError("not a regular file (a device, pipe or socket?)")
+    try:
+        with p.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)  # bounded, even if the file grows while read
+    except OSError as exc:
+        raise YamlError(f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise YamlError(f"file is over {MAX_BYTES:,} bytes, the limit for a spec file")
+    return data
 
 
 def load_yaml(path: str | Path) -> Any:
