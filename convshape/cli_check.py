@@ -6,7 +6,6 @@ stderr is a terminal.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
@@ -113,6 +112,8 @@ def run_check(
         if format != "json":
             _show(result, format, depth, quiet)
     if format == "json":
+        import json  # here: a table or --quiet run does not need it
+
         from convshape.report import report_json
 
         sys.stdout.write(json.dumps(report_json(results)) + "\n")
