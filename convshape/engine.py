@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from itertools import takewhile
 
 from convshape.errors import ConvshapeError, ShapeError
 from convshape.layers import REGISTRY, Layer, Shape, make
@@ -116,10 +117,13 @@ class _Walker:
         return Node(path, cls.__name__, decl, shape, out, depth, layer, (), params, trainable, macs)
 
     def sequence(self, decl: SeqDecl, shape: Shape, path: str, depth: int) -> Node:
-        children = []
+        children: list[Node] = []
         current = shape
         for child in decl.children:
-            node = self.node(_inherit(child, decl), current, path, depth + 1)
+            try:
+                node = self.node(_inherit(child, decl), current, path, depth + 1)
+            except ShapeError as exc:
+                raise _with_source(exc, child, children[-1] if children else None) from None
             children.append(node)
             current = node.output_shape
         return _container("Sequential", path, decl, shape, current, depth, children)
@@ -230,6 +234,28 @@ def _within_int64(out: Shape, what: str = "output") -> Shape:
             "than a torch tensor can hold (2**63 - 1)"
         )
     return out
+
+
+def _with_source(exc: ShapeError, decl: Decl, previous: Node | None) -> ShapeError:
+    """A declared ``in_channels`` / ``in_features`` / ``num_features`` that does not fit: add
+    where the input came from. After a reshape (Flatten, Unflatten) that is the reshape's
+    formula, so the fitting value is derived in front of the user:
+    ``size = prod(input[1:4]) = 3 * 8 * 8 = 192``; otherwise the previous layer's shapes."""
+    if not isinstance(decl, LeafDecl) or previous is None or previous.layer is None:
+        return exc
+    field, shape = decl.cls.inferred, previous.output_shape
+    if field is None or field not in decl.args or decl.cls.infer(shape) in (None, decl.args[field]):
+        return exc  # nothing declared, or the declared value fits: the error is about another thing
+    who = f"the input comes from {previous.decl.origin.spec_path} ({previous.type_name})"
+    if len(shape) == len(previous.input_shape):
+        lines = [f"{who}: {fmt(previous.input_shape)} -> {fmt(shape)}"]
+    else:
+        explain = previous.layer.explain(previous.input_shape, shape)
+        shaping = takewhile(lambda line: not line.startswith(("params", "MACs")), explain)
+        lines = [f"{who}:", *(f"  {line}" for line in shaping)]
+    return ShapeError(
+        exc.message, formula=[*exc.formula, *lines], hint=exc.hint, context=exc.context
+    )
 
 
 def _check_expect(decl: Decl, out: Shape) -> None:

@@ -4,17 +4,22 @@ Hypothesis writes specs (every registered layer type, containers, blocks, variab
 expressions), mostly plausible values of each argument's kind mixed with hostile ones (negative,
 huge, NaN, bools, strings, lists of the wrong length, code in ``${...}``), then mutates the YAML
 text (truncation, deleted and inserted characters, duplicated lines) or replaces it with random
-text and bytes. The CLI runs in-process with ``catch_exceptions=False``: an uncaught exception
-anywhere in the package fails the test with its traceback. The example counts are set here, not
-by the profile, so CI runs them in full (about 1,300 files without torch, 150 verified on meta).
+text and bytes. The CLI runs in-process, as the typer app (``catch_exceptions=False``) or as the
+console script's ``main``: an uncaught exception anywhere in the package fails the test with its
+traceback. The example counts are set here, not by the profile, so CI runs them in full: 1,300
+files without torch, 150 verified on the meta device.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -22,10 +27,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-try:  # the typer app (convshape.cli keeps a fast path for plain `check --no-verify`)
-    from convshape.cli_app import app
-except ImportError:  # before the split
-    from convshape.cli import app  # type: ignore[attr-defined, no-redef]
+from convshape.cli import main
+from convshape.cli_app import app  # the typer app: every option, in-process
 from convshape.layers import REGISTRY
 from convshape.layers.kinds import required, schema
 
@@ -227,6 +230,7 @@ def mutated(draw: st.DrawFn, text: str) -> str:
 # ------------------------------------------------------------------------------ the CLI
 
 RUNNER = CliRunner()
+ENTRIES = st.sampled_from(["app", "main"])
 
 
 @pytest.fixture(scope="module")
@@ -234,42 +238,70 @@ def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "spec.yaml"
 
 
-def check(path: Path, data: str | bytes, *options: str) -> None:
+def invoke(entry: str, args: list[str]) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the typer app, or of ``main``, the console script itself
+    (which runs a plain ``check --no-verify`` without typer). Exceptions propagate."""
+    if entry == "app":
+        result = RUNNER.invoke(app, args, catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.object(sys, "argv", ["convshape", *args]),
+        redirect_stdout(out),
+        redirect_stderr(err),
+        pytest.raises(SystemExit) as exited,
+    ):
+        main()
+    code = exited.value.code
+    return code if isinstance(code, int) else 1, out.getvalue(), err.getvalue()
+
+
+def check(path: Path, data: str | bytes, *options: str, entry: str = "app") -> None:
     """Run ``convshape check`` on ``data``; exit 0 or 1, and the promised output either way."""
     if isinstance(data, bytes):
         path.write_bytes(data)
     else:
         path.write_text(data, encoding="utf-8")
-    result = RUNNER.invoke(app, ["check", *options, str(path)], catch_exceptions=False)
-    assert result.exit_code in (0, 1), (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    event(f"exit {result.exit_code}")  # --hypothesis-show-statistics: how far the files got
+    code, stdout, stderr = invoke(entry, ["check", *options, str(path)])
+    assert code in (0, 1), (code, stdout, stderr)
+    assert "Traceback" not in stdout + stderr
+    event(f"exit {code}")  # --hypothesis-show-statistics: how far the files got
     if "json" in options:
-        (report,) = json.loads(result.stdout)["files"]
-        assert report["ok"] is (result.exit_code == 0)
+        (report,) = json.loads(stdout)["files"]
+        assert report["ok"] is (code == 0)
         assert all(e["message"] and e["kind"] for e in report["errors"])
         for e in report["errors"]:
             event(f"error kind {e['kind']}")
-    elif result.exit_code == 1:
-        assert str(path) in result.stderr  # a message naming the file, not silence
+    elif code == 1:
+        assert str(path) in stderr  # a message naming the file, not silence
 
 
 FORMATS = st.sampled_from([("-f", "table"), ("-f", "json"), ("-f", "markdown"), ("-q",)])
 
 
 @fuzz(600)
-@given(spec=specs(hostile=True), flow=st.sampled_from([None, False, True]), options=FORMATS)
+@given(
+    spec=specs(hostile=True),
+    flow=st.sampled_from([None, False, True]),
+    options=FORMATS,
+    entry=ENTRIES,
+)
 def test_fuzz_generated_specs(spec_file: Path, spec: Any, flow: bool | None,
-                              options: tuple[str, ...]) -> None:  # fmt: skip
-    check(spec_file, to_yaml(spec, flow), "--no-verify", *options)
+                              options: tuple[str, ...], entry: str) -> None:  # fmt: skip
+    check(spec_file, to_yaml(spec, flow), "--no-verify", *options, entry=entry)
 
 
 @fuzz(500)
-@given(data=st.data(), spec=specs(hostile=True), flow=st.sampled_from([None, False, True]))
-def test_fuzz_mutated_yaml(spec_file: Path, data: st.DataObject, spec: Any,
-                           flow: bool | None) -> None:  # fmt: skip
+@given(
+    data=st.data(),
+    spec=specs(hostile=True),
+    flow=st.sampled_from([None, False, True]),
+    entry=ENTRIES,
+)
+def test_fuzz_mutated_yaml(spec_file: Path, data: st.DataObject, spec: Any, flow: bool | None,
+                           entry: str) -> None:  # fmt: skip
     text = data.draw(mutated(to_yaml(spec, flow)))
-    check(spec_file, text, "--no-verify", "-f", "json")
+    check(spec_file, text, "--no-verify", "-f", "json", entry=entry)
 
 
 @fuzz(200)
@@ -281,7 +313,7 @@ def test_fuzz_mutated_yaml(spec_file: Path, data: st.DataObject, spec: Any,
     )
 )
 def test_fuzz_random_text_and_bytes(spec_file: Path, data: str | bytes) -> None:
-    check(spec_file, data, "--no-verify", "-q")
+    check(spec_file, data, "--no-verify", "-q", entry="main")
 
 
 @pytest.mark.torch

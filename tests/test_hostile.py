@@ -15,13 +15,9 @@ import pytest
 from helpers import error_of, run_cli, write
 from typer.testing import CliRunner
 
+from convshape.cli_app import app  # the typer app: every option, in-process
 from convshape.errors import ErrorKind
 from convshape.spec.names import RESERVED_NAMES
-
-try:  # the typer app (convshape.cli keeps a fast path for plain `check --no-verify`)
-    from convshape.cli_app import app
-except ImportError:  # before the split
-    from convshape.cli import app  # type: ignore[attr-defined, no-redef]
 
 
 def check(*args: str) -> tuple[int, str]:
@@ -335,7 +331,26 @@ def test_impossible_shapes_show_the_formula_with_numbers(
     assert err.render() == f"{tmp_path}/model.yaml:3:5: {message}"
 
 
-def test_in_features_after_flatten_names_the_value_that_fits(tmp_path: Path) -> None:
+def test_channel_mismatch_names_the_layer_it_came_from_and_the_value_that_fits(
+    tmp_path: Path,
+) -> None:
+    err = error_of(
+        tmp_path,
+        "input: [1, 3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3}\n"
+        "  - {type: Conv2d, in_channels: 16, out_channels: 4, kernel_size: 3}\n",
+    )
+    assert err.render() == (
+        f"{tmp_path}/model.yaml:4:5: layers[1] (Conv2d): expected input with 16 channels, "
+        "but got 8 channels\n"
+        "  torch: Given groups=1, weight of size [4, 16, 3, 3], expected input[1, 8, 6, 6] to "
+        "have 16 channels, but got 8 channels instead\n"
+        "  the input comes from layers[0] (Conv2d): [1, 3, 8, 8] -> [1, 8, 6, 6]\n"
+        "  input to this layer: [1, 8, 6, 6]\n"
+        "  hint: in_channels: 8 would fit this input (or leave it out to infer it)"
+    )
+
+
+def test_in_features_after_flatten_shows_what_flatten_gives(tmp_path: Path) -> None:
     path, code, stderr = check_text(
         tmp_path,
         "input: [1, 3, 8, 8]\nlayers:\n  - Flatten\n"
@@ -346,6 +361,9 @@ def test_in_features_after_flatten_names_the_value_that_fits(tmp_path: Path) -> 
         f"{path}:4:5: layers[1] (Linear): expected input with 256 features in the last "
         "dimension, but got 192\n"
         "  torch: mat1 and mat2 shapes cannot be multiplied (1x192 and 256x10)\n"
+        "  the input comes from layers[0] (Flatten):\n"
+        "    flatten dims 1..3: [1, 3, 8, 8] -> [1, 192]\n"
+        "    size = prod(input[1:4]) = 3 * 8 * 8 = 192\n"
         "  input to this layer: [1, 192]\n"
         "  hint: in_features: 192 would fit this input (or leave it out to infer it)\n"
     )
