@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import error_of, run_cli, write
+from helpers import error_of, predict_text, run_cli, write
 from typer.testing import CliRunner
 
 from convshape.cli_app import app  # the typer app: every option, in-process
@@ -274,6 +274,14 @@ def test_bad_types_and_values_of_other_layers(
 ) -> None:
     err = error_of(tmp_path, f"input: [1, 3, 8, 8]\nlayers:\n  - {layer}\n")
     assert err.render() == f"{tmp_path}/model.yaml:3:{column}: {message}"
+
+
+def test_strict_values_still_take_what_torch_takes(tmp_path: Path) -> None:
+    """Refusing hostile values must not refuse valid ones: torch's 1-d adaptive pools take [3]."""
+    spec = "input: [1, 2, 8]\nlayers: [{type: AdaptiveAvgPool1d, output_size: [3]}]\n"
+    assert predict_text(tmp_path, spec).output_shape == (1, 2, 3)
+    err = error_of(tmp_path, spec.replace("[3]", "[null]"))  # torch: "must be tuple of ints"
+    assert "argument 'output_size' must be a positive int or a list of 1 positive ints" in str(err)
 
 
 @pytest.mark.parametrize(

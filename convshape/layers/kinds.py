@@ -134,14 +134,14 @@ def _conv_padding(v: Any, ndim: int) -> Any:
 
 
 def _output_size(v: Any, ndim: int) -> Any:
-    """Adaptive pooling: an int, or a list of ndim positive ints or nulls (2-d and 3-d only)."""
+    """Adaptive pooling: an int, or a list of ndim positive ints or nulls (nulls 2-d and 3-d
+    only: torch's 1-d functions take ints only, ``[3]`` included)."""
     if _is_int(v) and v >= 1:
         return int(v)
     if (
-        ndim > 1
-        and isinstance(v, list | tuple)
+        isinstance(v, list | tuple)
         and len(v) == ndim
-        and all(x is None or (_is_int(x) and x >= 1) for x in v)
+        and all((x is None and ndim > 1) or (_is_int(x) and x >= 1) for x in v)
     ):
         return tuple(v)
     nulls = " or nulls" if ndim > 1 else ""
