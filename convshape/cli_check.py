@@ -75,7 +75,7 @@ def _one_line(result: FileResult) -> str:
 def _print_errors(result: FileResult) -> None:
     for err in result.errors:
         text = err.render()
-        if err.context.location is None:
+        if err.context.location is None and err.context.file is None:
             text = f"{result.file}: {text}"
         sys.stderr.write(text + "\n")
 

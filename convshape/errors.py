@@ -38,6 +38,7 @@ class ErrorContext:
     """What the engine knows about the layer an error belongs to."""
 
     location: Location | None = None
+    file: str | None = None  # the file, when there is no line to point at (missing, binary)
     layer_path: str | None = None  # dotted module path, e.g. "4.body.0"
     spec_path: str | None = None  # where it is written, e.g. "layers[4].body[0]"
     layer_name: str | None = None
@@ -77,7 +78,8 @@ class ConvshapeError(Exception):
     def headline(self) -> str:
         """``file:line:col: layers[2] conv2 (Conv2d): what is wrong``."""
         ctx = self.context
-        parts = [str(ctx.location)] if ctx.location else []
+        where = str(ctx.location) if ctx.location else ctx.file
+        parts = [where] if where else []
         who = " ".join(p for p in (ctx.spec_path or ctx.layer_path, ctx.layer_name) if p)
         if ctx.layer_type:
             who = f"{who} ({ctx.layer_type})" if who else ctx.layer_type

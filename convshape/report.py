@@ -19,7 +19,7 @@ def error_json(err: ConvshapeError, file: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kind": str(err.kind),
         "message": err.message,
-        "file": ctx.location.file if ctx.location else file,
+        "file": ctx.location.file if ctx.location else ctx.file or file,
         "line": ctx.location.line if ctx.location else None,
         "column": ctx.location.column if ctx.location else None,
         "layer": ctx.layer_path,

@@ -300,7 +300,10 @@ def read_file(path: str | Path) -> str:
     The messages do not repeat the path: the caller (the CLI, the JSON report) names the file.
     """
     where = _at(Location(str(path), 1, 1))
-    data = _read_bytes(Path(path))
+    try:
+        data = _read_bytes(Path(path))
+    except YamlError as exc:
+        raise exc.located(file=str(path)) from None
     if b"\0" in data:
         raise YamlError("this is a binary file, not YAML text", context=where)
     try:
