@@ -76,3 +76,20 @@ def test_resnet50_and_densenet121_fit_on_a_page() -> None:
     for name in ("resnet50.yaml", "densenet121.yaml"):
         lines = (ROOT / "configs" / name).read_text().splitlines()
         assert len(lines) <= 60, f"{name} has {len(lines)} lines"
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_cli_verifies_every_config(device: str) -> None:
+    import json
+
+    from helpers import run_cli
+
+    proc = run_cli("check", "--verify", "--device", device, "-f", "json",
+                   *[str(p) for p in CONFIGS])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    files = json.loads(proc.stdout)["files"]
+    assert len(files) == len(CONFIGS)
+    for f in files:
+        assert f["ok"] and f["verified"] and f["device"] == device, f["file"]
+        assert all(row["actual_shape"] == row["output_shape"] for row in f["layers"]), f["file"]
