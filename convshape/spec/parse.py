@@ -6,16 +6,15 @@ Every error is a :class:`SpecError` located at the YAML node it is about, with t
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from convshape.errors import ConvshapeError, Location, SpecError
 from convshape.layers import REGISTRY, coerce
 from convshape.layers.kinds import schema
-from convshape.spec.expr import substitute
+from convshape.spec.checks import check_expect, fail, substitute_deep, suggest, type_hint
 from convshape.spec.model import (
     AUTO,
     ConcatDecl,
@@ -41,16 +40,6 @@ MAX_BLOCK_DEPTH = 16
 MAX_NESTING = 48  # containers in containers, through blocks too: far past any real model
 MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
-
-
-def fail(message: str, location: Location, path: str = "", **more: Any) -> SpecError:
-    err = SpecError(message, hint=more.pop("hint", None))
-    return err.located(location=location, spec_path=path or None, **more)  # type: ignore[return-value]
-
-
-def suggest(word: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 @dataclass(frozen=True)
@@ -154,7 +143,7 @@ class Parser:
 
     def _subst(self, value: Any, scope: Mapping[str, Any], loc: Location, path: str) -> Any:
         try:
-            return substitute_deep(value, scope, self)
+            return substitute_deep(value, scope)
         except ConvshapeError as exc:
             raise exc.located(location=loc, spec_path=path) from None
 
@@ -180,7 +169,7 @@ class Parser:
                     if unique in names:
                         raise fail(f"duplicate layer name '{unique}'", item_loc, item_path)
                     names.add(unique)
-                    decl = _rekey(decl, unique)
+                    decl = replace(decl, key=unique)
                 children.append(decl)
         return SeqDecl(key=key, origin=Origin(loc, path, scope.via), children=tuple(children))
 
@@ -220,7 +209,7 @@ class Parser:
         if not isinstance(item, YMap):
             raise fail(f"a layer is a type name or a mapping with 'type', got {item!r}", loc, path)
         if "type" not in item:
-            raise fail("layer needs a 'type'", item.loc, path, hint=_type_hint(item))
+            raise fail("layer needs a 'type'", item.loc, path, hint=type_hint(item))
         type_name = self._subst(item["type"], scope.values, item.value_locs["type"], path)
         if not isinstance(type_name, str):
             raise fail(f"'type' must be a name, got {type_name!r}", item.value_locs["type"], path)
@@ -250,7 +239,7 @@ class Parser:
                 raise fail(f"'name' must be an identifier, got {name!r}", loc["name"], path)
             check_module_name(name, loc["name"], path)
         if "expect" in meta:
-            meta["expect"] = _expect(meta["expect"], loc["expect"], path)
+            meta["expect"] = check_expect(meta["expect"], loc["expect"], path)
         if "trainable" in meta and not isinstance(meta["trainable"], bool):
             raise fail("'trainable' must be true or false", loc["trainable"], path)
         return meta
@@ -375,42 +364,7 @@ class Parser:
             values, scope.blocks, f"block {block.name} used at {item.loc}", scope.depth + 1
         )
         decl = self.layer(body, block.location, inner, path, key)
-        return _with_meta(decl, block.name, meta)
-
-
-def _with_meta(decl: Decl, block: str, meta: dict[str, Any]) -> Decl:
-    from dataclasses import replace
-
-    return replace(decl, block=block, **meta)
-
-
-def _rekey(decl: Decl, key: str) -> Decl:
-    from dataclasses import replace
-
-    return replace(decl, key=key)
-
-
-def _expect(value: Any, loc: Location, path: str) -> tuple[int | None, ...]:
-    if isinstance(value, list) and all(v is None or (type(v) is int and v >= 1) for v in value):
-        return tuple(value)
-    raise fail(f"'expect' must be a list of sizes (null = any), got {value!r}", loc, path)
-
-
-def _type_hint(item: YMap) -> str | None:
-    for key in item:
-        if key in REGISTRY:
-            return f"write `type: {key}`"
-    return None
-
-
-def substitute_deep(value: Any, scope: Mapping[str, Any], parser: Parser) -> Any:
-    """:func:`substitute` through lists (``kernel_size: [$k, $k]``); layer lists keep locations."""
-    if isinstance(value, list):
-        items = [substitute_deep(v, scope, parser) for v in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
-            return value  # unchanged: keep the YList and its locations
-        return items
-    return substitute(value, scope)
+        return replace(decl, block=block.name, **meta)
 
 
 def load(path: str | Path) -> Spec:
