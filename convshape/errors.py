@@ -51,6 +51,17 @@ class ErrorContext:
     via: str | None = None  # e.g. "block BasicBlock used at configs/r.yaml:30:7"
 
 
+MAX_MESSAGE = 400
+
+
+def _shorten(message: str) -> str:
+    """Keep a message readable when it echoes an enormous value back (a 190,000-dim input)."""
+    if len(message) <= MAX_MESSAGE:
+        return message
+    cut = len(message) - MAX_MESSAGE
+    return f"{message[: MAX_MESSAGE - 80]} ... [{cut:,} characters cut] ... {message[-80:]}"
+
+
 class ConvshapeError(Exception):
     """Base of every error convshape reports about a user's input."""
 
@@ -64,6 +75,7 @@ class ConvshapeError(Exception):
         hint: str | None = None,
         context: ErrorContext | None = None,
     ) -> None:
+        message = _shorten(message)
         super().__init__(message)
         self.message = message
         self.formula = tuple(formula)

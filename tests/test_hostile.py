@@ -458,3 +458,13 @@ def test_reserved_layer_names_are_the_attributes_of_nn_sequential() -> None:
     sequential = nn.Sequential()
     public = {n for n in set(dir(sequential)) | set(vars(sequential)) if not n.startswith("_")}
     assert public == RESERVED_NAMES, sys.version
+
+
+def test_an_enormous_value_is_not_echoed_back_whole(tmp_path: Path) -> None:
+    from helpers import error_of
+
+    dims = ", ".join(["-1"] * 50_000)
+    err = error_of(tmp_path, f"input: [{dims}]\nlayers: [ReLU]\n")
+    assert len(err.render()) < 1000
+    assert "'input' must be a list of positive ints" in err.message
+    assert "characters cut" in err.message
