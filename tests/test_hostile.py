@@ -461,8 +461,6 @@ def test_reserved_layer_names_are_the_attributes_of_nn_sequential() -> None:
 
 
 def test_an_enormous_value_is_not_echoed_back_whole(tmp_path: Path) -> None:
-    from helpers import error_of
-
     dims = ", ".join(["-1"] * 50_000)
     err = error_of(tmp_path, f"input: [{dims}]\nlayers: [ReLU]\n")
     assert len(err.render()) < 1000
