@@ -276,13 +276,30 @@ def _at(loc: Location) -> ErrorContext:
 def parse_text(text: str, file: str) -> Any:
     """The document's plain data (YMap / YList / scalar), or a located :class:`YamlError`."""
     text, shifts = quote_expressions(text)
+    try:
+        return _fold(text, file, shifts, _Loader)
+    except _ScannerDepth:
+        # libyaml >= 0.2.5 (bundled by PyYAML 6.0.4) stops its look-ahead scanner at nesting
+        # depth 1000 with its own message, before a single event reaches MAX_DEPTH here. The
+        # pure-Python parser has no such limit and looks ahead at most 1024 characters, so it
+        # hands us the events that cross MAX_DEPTH, and the message stays ours and located.
+        return _fold(text, file, shifts, yaml.SafeLoader)
+
+
+class _ScannerDepth(Exception):
+    """libyaml refused a nesting depth before convshape could (see :func:`parse_text`)."""
+
+
+def _fold(text: str, file: str, shifts: Shifts, loader: Any) -> Any:
     builder = _Builder(file, shifts)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=loader):
             builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = (exc.problem or exc.context or "invalid YAML").strip()
+        if "maximum nesting depth" in message and loader is not yaml.SafeLoader:
+            raise _ScannerDepth from None
         context = _ctx(mark, file, shifts) if mark else None
         hint = None
         lines = text.split("\n")
