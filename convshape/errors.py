@@ -7,6 +7,8 @@ formula=[...])``); the code that knows where the layer came from adds the contex
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple
@@ -52,6 +54,12 @@ class ErrorContext:
 
 
 MAX_MESSAGE = 400
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``did you mean 'Conv2d'?`` for the closest choice, or None: the one suggestion helper."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean '{close[0]}'?" if close else None
 
 
 def _shorten(message: str) -> str:
