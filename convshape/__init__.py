@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from convshape.engine import Node, Prediction, predict
 from convshape.errors import ConvshapeError, ShapeError, SpecError, YamlError
-from convshape.spec.model import Spec
+from convshape.spec.decls import Spec
 from convshape.spec.parse import load
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """``python -m convshape``."""
 
-from convshape.cli import main
+from convshape.cli import run
 
-main()
+run()

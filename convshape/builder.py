@@ -1,44 +1,56 @@
 """The builder: a predicted spec -> a real ``nn.Sequential`` (the torch side; imports torch).
 
 It walks the engine's :class:`Node` tree, so every module sits at the dotted path the engine
-reports, with the inferred arguments the engine chose.
+reports, with the inferred arguments the engine chose. A leaf becomes its layer type's
+:attr:`~convshape.layers.base.Layer.torch_module`; a container the class its entry of
+:data:`~convshape.containers.CONTAINERS` names in :mod:`convshape.modules`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections import OrderedDict
 
 from torch import nn
 
-from convshape.engine import Node, Prediction, predict
+from convshape import modules
+from convshape.containers import CONTAINERS
+from convshape.engine import Node, Prediction, predict, writes_input
 from convshape.errors import ConvshapeError
-from convshape.modules import Concat, Residual
-from convshape.spec.model import Spec
+from convshape.layers import Layer
+from convshape.spec.decls import MergeDecl, Spec
 
 
-def torch_class(type_name: str) -> type[nn.Module]:
-    """The torch class of a registered layer type."""
-    cls = getattr(nn, type_name, None)
+def torch_class(layer_type: type[Layer]) -> type[nn.Module]:
+    """The torch module class of a registered layer type."""
+    where = layer_type.torch_module
+    if where is None:
+        owner, name = nn, layer_type.__name__
+    else:
+        module_name, _, name = where.rpartition(".")
+        owner = importlib.import_module(module_name)
+    cls = getattr(owner, name, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise LookupError(f"torch {nn.__name__} has no layer {type_name}")
+        raise LookupError(f"{owner.__name__} has no module class {name}")
     return cls
 
 
 def build_node(node: Node) -> nn.Module:
     if node.layer is not None:
-        module = torch_class(node.type_name)(**node.layer.kwargs())
+        module = torch_class(type(node.layer))(**node.layer.kwargs())
         if not node.decl.trainable:
             module.requires_grad_(False)
         return module
-    children = OrderedDict(
-        (child.path.rsplit(".", 1)[-1], build_node(child)) for child in node.children
-    )
-    if node.type_name == "Residual":
-        shortcut = children.get("shortcut")
-        return Residual(children["body"], shortcut)  # type: ignore[arg-type]
-    if node.type_name == "Concat":
-        return Concat(list(children.values()), node.decl.dim)  # type: ignore[arg-type, attr-defined]
-    return nn.Sequential(children)
+    built = OrderedDict((child.key, build_node(child)) for child in node.children)
+    decl = node.decl
+    if not isinstance(decl, MergeDecl):
+        return nn.Sequential(built)
+    cls = getattr(modules, CONTAINERS[decl.kind].torch_class)
+    branches = [(b.key, built.get(b.key)) for b in decl.branches]
+    protect = frozenset(child.key for child in node.children if writes_input(child))
+    options = {k: v for k, v in decl.options.items() if k != "auto"}
+    merge: nn.Module = cls(branches, protect, **options)
+    return merge
 
 
 def build(spec_or_prediction: Spec | Prediction) -> nn.Sequential:

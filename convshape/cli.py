@@ -1,109 +1,309 @@
-"""The command line: the only place that prints or exits.
+"""The command line (a typer app): the only place that prints or exits.
 
-:func:`main` runs the pre-commit case, ``check --no-verify [--quiet] [--format F] FILE...``,
-without the typer app: importing typer, click and pydantic and parsing with them take about
-0.1 s, half of such a run. Every other command line, ``--help`` and every usage error included,
-goes to the app in :mod:`convshape.cli_app`, which also defines what the fast path must match.
+:func:`main` runs it in process and returns the exit code (0 ok, 1 a problem in an input, 2 a
+usage error), so tests call ``main([...])``; the ``convshape`` script is :func:`run`. Domain
+errors are caught at the command boundary only: printed (to stderr, or as JSON on stdout for
+``--format json``), then ``raise typer.Exit(code)``. rich is imported only to draw for a
+terminal; a table for a pipe is our own plain text (:func:`convshape.render.plain_table`).
 """
 
 from __future__ import annotations
 
-import errno
+import json
 import os
 import sys
-from typing import IO, Any, NamedTuple
+from contextlib import AbstractContextManager, nullcontext, suppress
+from enum import StrEnum
+from typing import Annotated, Any
 
-FORMATS = ("table", "json", "markdown")
+import typer
 
+from convshape.errors import ConvshapeError
 
-class FastCheck(NamedTuple):
-    """The options of a ``check`` the fast path runs; the rest keep their defaults."""
-
-    files: list[str]
-    format: str
-    quiet: bool
-
-
-def fast_check(argv: list[str]) -> FastCheck | None:
-    """``argv`` as typer would parse it if it is a plain ``check --no-verify``, else None."""
-    if argv[:1] != ["check"] or os.name == "nt" or any(k.endswith("_COMPLETE") for k in os.environ):
-        return None  # Windows expands wildcards in argv; shell completion is typer's
-    files: list[str] = []
-    format, quiet, no_verify = "table", False, False
-    args = iter(argv[1:])
-    for arg in args:
-        if arg == "--no-verify":
-            no_verify = True
-        elif arg in ("--quiet", "-q"):
-            quiet = True
-        elif arg in ("--format", "-f") or arg.startswith("--format="):
-            value = arg.partition("=")[2] if "=" in arg else next(args, None)
-            if value not in FORMATS:
-                return None
-            format = value
-        elif arg.startswith("-") or not _utf8(arg):
-            return None  # any other option, "--", "-"; or a name typer's pydantic may refuse
-        else:
-            files.append(arg)
-    if not no_verify or not files:
-        return None
-    return FastCheck(files, format, quiet)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Predict, explain and verify the shapes, params and MACs of a PyTorch CNN in YAML.",
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
 
-def _utf8(text: str) -> bool:
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+    META = "meta"
+
+
+class CalcFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+def _usage_error(message: str) -> typer.Exit:
+    _err(f"error: {message}")
+    return typer.Exit(2)
+
+
+# ---------------------------------------------------------------------------------- calc
+
+
+@app.command()
+def calc(
+    expression: Annotated[
+        str, typer.Argument(help='A layer call, e.g. "Conv2d(16, 33, 3, stride=2)".')
+    ],
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="Input shape, e.g. 20,16,50,100 (batch first).")
+    ],
+    format: Annotated[
+        CalcFormat, typer.Option("--format", "-f", help="text, or one JSON object.")
+    ] = CalcFormat.TEXT,
+) -> None:
+    """Shape, params and MACs of one layer, with the formula and its numbers."""
+    from convshape.calc import calculate
+
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+        result = calculate(expression, input)
+    except ConvshapeError as exc:
+        if format is CalcFormat.JSON:
+            _out(json.dumps({"error": {"kind": str(exc.kind), "message": exc.render()}}))
+        else:
+            _err(f"error: {exc.render()}")
+        raise typer.Exit(1) from None
+    if format is CalcFormat.JSON:
+        _out(json.dumps(result.to_json()))
+        return
+    lines = [
+        result.layer.signature(),
+        f"  input   {list(result.input_shape)}",
+        f"  output  {list(result.output_shape)}",
+        f"  params  {result.params:,}",
+        f"  MACs    {result.macs:,}   (FLOPs {result.flops:,})",
+        "",
+        *(f"  {line}" for line in result.formula()),
+    ]
+    _out("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------------- check
+
+
+def _want_verify(verify: bool | None) -> bool:
+    """--verify / --no-verify / default: verify when torch can be imported."""
+    if verify is False:
+        return False  # and torch is never imported
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        if verify:
+            raise _usage_error(
+                f"--verify needs torch, which cannot be imported here ({exc}): "
+                "pip install 'convshape[torch]' (or --no-verify to predict only)"
+            ) from None
+        _err("note: torch is not installed: predicting only, not verifying")
         return False
     return True
 
 
-class _PacifyFlush:
-    """click's ``PacifyFlushWrapper``: after a broken pipe, flushing at exit stays quiet."""
-
-    def __init__(self, wrapped: IO[Any]) -> None:
-        self.wrapped = wrapped
-
-    def flush(self) -> None:
-        try:
-            self.wrapped.flush()
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
-
-
-def _run_fast(options: FastCheck) -> int:
-    """What ``check`` does for these options, with typer's handling of the same exceptions."""
-    from convshape.cli_check import run_check
+@app.command()
+def check(
+    files: Annotated[list[str], typer.Argument(help="Spec files (YAML) to check.")],
+    verify: Annotated[
+        bool | None,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Run the real model and diff it against the prediction. "
+            "Default: verify when torch is installed. --no-verify never imports torch.",
+            show_default=False,
+        ),
+    ] = None,
+    device: Annotated[
+        Device, typer.Option(help="Where the verifier runs the model (meta allocates nothing).")
+    ] = Device.CPU,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="Replace the input's batch (first) dimension.")
+    ] = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json (one object) or markdown.")
+    ] = Format.TABLE,
+    depth: Annotated[
+        int | None, typer.Option(min=1, help="Show rows down to this nesting depth.")
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Largest estimated memory the verifier may use, e.g. 2G "
+            "(default: half the memory available).",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Warnings fail the check too (exit 1).")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print problems and one line per file only.")
+    ] = False,
+) -> None:
+    """Predict (and verify) every spec file; exit 1 if any has an error."""
+    from convshape.memory import parse_size
 
     try:
-        return run_check(
-            options.files,
-            verify=False,
-            device="cpu",
-            batch=None,
-            format=options.format,
-            depth=None,
-            max_memory=None,
-            quiet=options.quiet,
-        )
-    except KeyboardInterrupt:
-        return 130
-    except OSError as exc:
-        if exc.errno != errno.EPIPE:
-            raise
-        sys.stdout = _PacifyFlush(sys.stdout)
-        sys.stderr = _PacifyFlush(sys.stderr)
+        limit = parse_size(max_memory) if max_memory is not None else None
+    except ValueError as exc:
+        raise _usage_error(f"--max-memory: {exc}") from None
+    do_verify = _want_verify(verify)
+    if do_verify:
+        with _progress("importing torch ..."):
+            try:
+                from convshape.verifier import check_device
+
+                check_device(device.value)
+            except ConvshapeError as exc:
+                raise _usage_error(exc.render()) from None
+    results = []
+    for i, path in enumerate(files, 1):
+        from convshape.results import check_file
+
+        counter = f"[{i}/{len(files)}] " if len(files) > 1 else ""
+        what = "verifying" if do_verify else "checking"
+        with _progress(f"{counter}{what} {path} ..."):
+            result = check_file(
+                path,
+                verify=do_verify,
+                device=device.value,
+                batch=batch,
+                max_memory=limit,
+                strict=strict,
+            )
+        results.append(result)
+        if format is not Format.JSON:
+            _show(result, format, depth, quiet)
+    if format is Format.JSON:
+        from convshape.report import report_json
+
+        _out(json.dumps(report_json(results)))
+    if any(r.usage_error for r in results):
+        raise typer.Exit(2)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+def _show(result: Any, format: Format, depth: int | None, quiet: bool) -> None:
+    from convshape import render
+
+    for err in result.errors:
+        text = err.render()
+        if err.context.location is None and err.context.file is None:
+            text = f"{result.file}: {text}"
+        _err(render.safe(text))
+    if quiet or not result.rows:
+        _out(render.safe(render.one_line(result)))
+    elif format is Format.MARKDOWN:
+        _out(render.safe(render.markdown(result, depth)))
+    elif _terminal(sys.stdout):
+        _rich_table(result, depth)
+    else:
+        marks = render.marks_for(sys.stdout)
+        _out(render.safe(render.plain_table(result, depth, marks)))
+    for warning in result.warnings:
+        _err(render.safe(warning.render()))
+
+
+def _rich_table(result: Any, depth: int | None) -> None:
+    from rich.console import Console
+
+    from convshape import render
+
+    console = Console(highlight=False, emoji=False, no_color="NO_COLOR" in os.environ)
+    console.print(render.rich_table(result, depth, render.marks_for(sys.stdout)))
+    for line in render.summary_lines(result):
+        console.print(render.safe(line), markup=False)
+    console.print()
+
+
+def _terminal(stream: Any) -> bool:
+    """A terminal that gets rich's table: not a pipe, not NO_COLOR, not TERM=dumb."""
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+    return tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def _progress(message: str) -> AbstractContextManager[Any]:
+    if not _terminal(sys.stderr):
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+# --------------------------------------------------------------------------------- layers
+
+
+@app.command("layers")
+def list_layers() -> None:
+    """List every supported layer type with its arguments and defaults."""
+    from convshape.calc import describe
+    from convshape.layers import REGISTRY
+
+    for name in sorted(REGISTRY):
+        _out(describe(REGISTRY[name]))
+
+
+# ----------------------------------------------------------------------------------- main
+
+
+def _streams() -> None:
+    """Degrade, never crash: a closed stdout/stderr writes nowhere; a stream whose encoding
+    cannot show a character (LC_ALL=C, a legacy code page) shows it escaped."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:  # the fd was closed (`>&-`) when Python started
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115
+            continue
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    _streams()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="convshape", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except OSError:  # the reader of our output went away (`| head`), or a write failed
+        _quiet_exit_streams()
         return 1
+    return 0
 
 
-def main() -> None:
-    options = fast_check(sys.argv[1:])
-    if options is not None:
-        sys.exit(_run_fast(options))
-    from convshape.cli_app import app
+def _quiet_exit_streams() -> None:
+    """After a broken pipe, the interpreter's final flush must not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError, AttributeError):
+            os.dup2(devnull, stream.fileno())
 
-    app()
+
+def run() -> None:
+    """The ``convshape`` script."""
+    sys.exit(main())

@@ -7,23 +7,18 @@ here imports torch.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from itertools import takewhile
+from math import prod
 
+from convshape.containers import CONTAINERS
 from convshape.errors import ConvshapeError, ShapeError
-from convshape.layers import REGISTRY, Layer, Shape, make
+from convshape.layers import Layer, Shape
 from convshape.layers.base import fmt, forward_shape
-from convshape.spec.model import (
-    AUTO,
-    ConcatDecl,
-    Decl,
-    LeafDecl,
-    Origin,
-    ResidualDecl,
-    SeqDecl,
-    Spec,
-)
+from convshape.layers.kinds import make_for_input, rank_hint
+from convshape.spec.decls import Decl, LeafDecl, MergeDecl, SeqDecl, Spec, decl_type
+
+BYTES_PER_FLOAT32 = 4
 
 
 @dataclass(frozen=True)
@@ -31,7 +26,7 @@ class Node:
     """One module of the model as predicted."""
 
     path: str  # "4.body.0"; "" for the root
-    type_name: str  # the torch class: Conv2d, Sequential, Residual, Concat
+    type_name: str  # the torch class (Conv2d) or the container type (Sequential, Residual)
     decl: Decl
     input_shape: Shape
     output_shape: Shape
@@ -46,12 +41,58 @@ class Node:
     def name(self) -> str | None:
         return self.decl.name
 
+    @property
+    def key(self) -> str:
+        """The module's key in its parent."""
+        return self.path.rsplit(".", 1)[-1]
+
     def walk(self) -> list[Node]:
         """This node and its descendants in ``named_modules()`` order."""
         out = [self]
         for child in self.children:
             out += child.walk()
         return out
+
+    def leaves(self) -> list[Node]:
+        return [n for n in self.walk() if n.layer is not None]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The figures of a whole prediction, summed once (leaves only; containers hold subtotals)."""
+
+    params: int
+    trainable_params: int
+    macs: int
+    activation_numel: int  # every leaf's output, as "Forward activations" counts them
+    input_numel: int
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def param_bytes(self) -> int:
+        return BYTES_PER_FLOAT32 * self.params
+
+    @property
+    def activation_bytes(self) -> int:
+        return BYTES_PER_FLOAT32 * self.activation_numel
+
+    @classmethod
+    def of(cls, root: Node, input_shape: Shape) -> Totals:
+        leaves = root.leaves()
+        return cls(
+            params=sum(n.num_params for n in leaves),
+            trainable_params=sum(n.trainable_params for n in leaves),
+            macs=sum(n.macs for n in leaves),
+            activation_numel=sum(prod(n.output_shape) for n in leaves),
+            input_numel=prod(input_shape),
+        )
 
 
 @dataclass
@@ -60,6 +101,7 @@ class Prediction:
     root: Node | None = None
     error: ConvshapeError | None = None
     partial: list[Node] = field(default_factory=list)  # what was predicted before an error
+    totals: Totals | None = None  # set when the prediction succeeded
 
     @property
     def ok(self) -> bool:
@@ -78,9 +120,10 @@ class Prediction:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, expects: bool = True) -> None:
         self.done: list[tuple[int, Node]] = []  # (pre-order index, node), for partial reports
         self.entered = 0
+        self.expects = expects
 
     def node(self, decl: Decl, shape: Shape, parent: str, depth: int) -> Node:
         path = f"{parent}.{decl.key}" if parent else decl.key
@@ -89,28 +132,28 @@ class _Walker:
         try:
             if isinstance(decl, LeafDecl):
                 node = self.leaf(decl, shape, path, depth)
-            elif isinstance(decl, ResidualDecl):
-                node = self.residual(decl, shape, path, depth)
-            elif isinstance(decl, ConcatDecl):
-                node = self.concat(decl, shape, path, depth)
+            elif isinstance(decl, MergeDecl):
+                node = self.merge(decl, shape, path, depth)
             else:
                 assert isinstance(decl, SeqDecl)
                 node = self.sequence(decl, shape, path, depth)
-            _check_expect(decl, node.output_shape)
         except ConvshapeError as exc:
+            if exc.context.location is not None:
+                raise  # located at an inner layer already: never add an enclosing name
             raise _locate(exc, decl, path, shape) from None
+        if self.expects:
+            _check_expect(decl, node, shape)
         self.done.append((order, node))
         return node
 
     def leaf(self, decl: LeafDecl, shape: Shape, path: str, depth: int) -> Node:
-        cls, args = decl.cls, dict(decl.args)
-        if cls.inferred and cls.inferred not in args:
-            value = cls.infer(shape)
-            if value is None:
-                raise ShapeError(f"cannot infer {cls.inferred} from an input of shape {fmt(shape)}")
-            args[cls.inferred] = value
-        layer = make(cls, args)
-        out = _within_int64(forward_shape(layer, shape))
+        cls = decl.cls
+        layer = make_for_input(cls, decl.args, shape)
+        try:
+            out = _within_int64(forward_shape(layer, shape))
+        except ShapeError as exc:
+            hint = exc.hint or rank_hint(cls, shape)
+            raise ShapeError(exc.message, formula=exc.formula, hint=hint) from None
         params = layer.num_params()
         trainable = params if decl.trainable else 0
         macs = layer.macs(shape, out)
@@ -128,46 +171,23 @@ class _Walker:
             current = node.output_shape
         return _container("Sequential", path, decl, shape, current, depth, children)
 
-    def residual(self, decl: ResidualDecl, shape: Shape, path: str, depth: int) -> Node:
-        assert decl.body is not None
-        body = self.node(_inherit(decl.body, decl), shape, path, depth + 1)
-        shortcut = decl.shortcut
-        if shortcut == AUTO:
-            shortcut = _projection(decl, shape, body.output_shape)
-        children = [body]
-        added = shape
-        if isinstance(shortcut, SeqDecl):
-            children.append(self.node(_inherit(shortcut, decl), shape, path, depth + 1))
-            added = children[-1].output_shape
-        if added != body.output_shape:
-            what = "the shortcut" if isinstance(shortcut, SeqDecl) else "the identity shortcut"
-            raise ShapeError(
-                f"cannot add body and shortcut: body gives {fmt(body.output_shape)}, "
-                f"{what} gives {fmt(added)}",
-                hint="use `shortcut: auto` for a 1x1 conv + BatchNorm projection"
-                if shortcut is None
-                else None,
-            )
-        return _container("Residual", path, decl, shape, body.output_shape, depth, children)
-
-    def concat(self, decl: ConcatDecl, shape: Shape, path: str, depth: int) -> Node:
-        children = [self.node(_inherit(b, decl), shape, path, depth + 1) for b in decl.branches]
-        outs = [c.output_shape for c in children]
-        rank = len(outs[0])
-        if not -rank <= decl.dim < rank:
-            raise ShapeError(f"Concat dim={decl.dim} is out of range for rank-{rank} outputs")
-        dim = decl.dim % rank
-        for i, out in enumerate(outs):
-            if len(out) != rank or any(
-                a != b for j, (a, b) in enumerate(zip(out, outs[0], strict=True)) if j != dim
-            ):
-                raise ShapeError(
-                    f"branch {i} gives {fmt(out)}, branch 0 gives {fmt(outs[0])}: "
-                    f"Concat needs every size equal except along dim {dim}",
-                )
-        total = sum(out[dim] for out in outs)
-        result = (*outs[0][:dim], total, *outs[0][dim + 1 :])
-        return _container("Concat", path, decl, shape, result, depth, children)
+    def merge(self, decl: MergeDecl, shape: Shape, path: str, depth: int) -> Node:
+        """Every branch on the same input, then the container type's merge rule."""
+        rule = CONTAINERS[decl.kind]
+        children: list[Node] = []
+        outs: list[Shape] = []
+        for branch in decl.branches:
+            layers = branch.layers
+            if layers is None and children:
+                stride = _stride(children[0], len(shape) - 2)
+                layers = rule.auto_branch(decl, shape, outs[0], stride)
+            if layers is None:  # the identity
+                outs.append(shape)
+                continue
+            children.append(self.node(_inherit(layers, decl), shape, path, depth + 1))
+            outs.append(children[-1].output_shape)
+        out = _within_int64(rule.merge(decl, outs))
+        return _container(decl.kind, path, decl, shape, out, depth, children)
 
 
 def _container(
@@ -199,25 +219,23 @@ def _inherit(child: Decl, parent: Decl) -> Decl:
     return child if parent.trainable or not child.trainable else replace(child, trainable=False)
 
 
-def _projection(decl: ResidualDecl, shape: Shape, out: Shape) -> SeqDecl | None:
-    """`shortcut: auto`: identity if the body keeps the shape, else 1x1 conv (stride) + BN."""
-    if out == shape:
+def _stride(node: Node, ndim: int) -> tuple[int, ...] | None:
+    """The product of a branch's window strides per spatial dim; None if one of its layers
+    changes spatial sizes other than by a stride (padding, upsampling, adaptive pooling)."""
+    if ndim < 1:
         return None
-    ndim = len(shape) - 2
-    conv, norm = REGISTRY.get(f"Conv{ndim}d"), REGISTRY.get(f"BatchNorm{ndim}d")
-    if len(out) != len(shape) or conv is None or norm is None:
-        raise ShapeError(
-            f"shortcut: auto needs a batched 1d-3d input with the body keeping the rank; "
-            f"got {fmt(shape)} -> {fmt(out)}"
-        )
-    stride = tuple(math.ceil(i / o) for i, o in zip(shape[2:], out[2:], strict=True))
-    origin = Origin(decl.origin.location, f"{decl.origin.spec_path}.shortcut", decl.origin.via)
-    args = {"out_channels": out[1], "kernel_size": 1, "stride": stride, "bias": False}
-    children = (
-        LeafDecl(key="0", origin=origin, cls=conv, args=args),
-        LeafDecl(key="1", origin=origin, cls=norm),
-    )
-    return SeqDecl(key="shortcut", origin=origin, children=children)
+    total = [1] * ndim
+    for leaf in node.leaves():
+        assert leaf.layer is not None
+        if leaf.input_shape[-ndim:] == leaf.output_shape[-ndim:] and len(leaf.input_shape) == len(
+            leaf.output_shape
+        ):
+            continue
+        step = leaf.layer.window_stride()
+        if step is None or len(step) != ndim:
+            return None
+        total = [a * b for a, b in zip(total, step, strict=True)]
+    return tuple(total)
 
 
 MAX_NUMEL = 2**63 - 1  # torch sizes and element counts are int64
@@ -225,9 +243,7 @@ MAX_NUMEL = 2**63 - 1  # torch sizes and element counts are int64
 
 def _within_int64(out: Shape, what: str = "output") -> Shape:
     """Refuse an output no torch tensor can have (and keep later formulas finite)."""
-    numel = 1
-    for size in out:
-        numel *= size
+    numel = prod(out)
     if numel > MAX_NUMEL:
         raise ShapeError(
             f"{what} {fmt(out)} would have about 2**{numel.bit_length() - 1} elements, more "
@@ -258,15 +274,26 @@ def _with_source(exc: ShapeError, decl: Decl, previous: Node | None) -> ShapeErr
     )
 
 
-def _check_expect(decl: Decl, out: Shape) -> None:
-    want = decl.expect
+def _check_expect(decl: Decl, node: Node, shape: Shape) -> None:
+    """``expect:``, reported at the ``expect`` itself (a block's use site, not its body)."""
+    want, out = decl.expect, node.output_shape
     if want is None:
         return
     if len(want) != len(out) or any(
         w is not None and w != o for w, o in zip(want, out, strict=False)
     ):
         shown = "[" + ", ".join("null" if w is None else str(w) for w in want) + "]"
-        raise ShapeError(f"output shape {fmt(out)} does not match expect: {shown}")
+        err = ShapeError(f"output shape {fmt(out)} does not match expect: {shown}")
+        origin = decl.use or decl.origin
+        raise err.located(
+            location=decl.expect_location or origin.location,
+            layer_path=node.path or None,
+            spec_path=origin.spec_path,
+            layer_name=decl.name,
+            layer_type=node_type(decl),
+            input_shape=shape,
+            via=origin.via,
+        )
 
 
 def _locate(exc: ConvshapeError, decl: Decl, path: str, shape: Shape) -> ConvshapeError:
@@ -276,15 +303,20 @@ def _locate(exc: ConvshapeError, decl: Decl, path: str, shape: Shape) -> Convsha
         layer_path=path or None,
         spec_path=origin.spec_path,
         layer_name=decl.name,
-        layer_type=f"{decl.block}: {decl_type(decl)}" if decl.block else decl_type(decl),
+        layer_type=node_type(decl),
         input_shape=shape,
         via=origin.via,
     )
 
 
+def node_type(decl: Decl) -> str:
+    """``Bottleneck: Residual`` for a block instance, else the type."""
+    return f"{decl.block}: {decl_type(decl)}" if decl.block else decl_type(decl)
+
+
 def predict(spec: Spec) -> Prediction:
     """Every module's shapes, params and MACs; stops at the first impossible layer."""
-    walker = _Walker()
+    walker = _Walker(spec.expects)
     try:
         _within_int64(spec.input_shape, "input")
     except ShapeError as exc:
@@ -293,11 +325,26 @@ def predict(spec: Spec) -> Prediction:
         root = walker.sequence(spec.root, spec.input_shape, "", 0)
     except ConvshapeError as exc:
         return Prediction(spec, None, exc, [node for _, node in sorted(walker.done)])
-    return Prediction(spec, root)
+    return Prediction(spec, root, totals=Totals.of(root, spec.input_shape))
 
 
-def decl_type(decl: Decl) -> str:
-    """The torch class a declaration builds: Conv2d, Sequential, Residual or Concat."""
-    if isinstance(decl, LeafDecl):
-        return decl.cls.__name__
-    return {ResidualDecl: "Residual", ConcatDecl: "Concat"}.get(type(decl), "Sequential")
+def writes_input(node: Node) -> bool:
+    """Whether running ``node`` overwrites the tensor it is given: an in-place layer reached
+    before any layer that makes a new tensor (views and identities pass the input on).
+    Merges protect their branches, so they never write their input."""
+    if node.layer is not None:
+        return node.layer.writes_input()
+    if node.type_name != "Sequential":
+        return False
+    for child in node.children:
+        if writes_input(child):
+            return True
+        if not _aliases_input(child):
+            return False
+    return False
+
+
+def _aliases_input(node: Node) -> bool:
+    if node.layer is not None:
+        return node.layer.aliases_input()
+    return node.type_name == "Sequential" and all(_aliases_input(c) for c in node.children)

@@ -7,6 +7,7 @@ formula=[...])``); the code that knows where the layer came from adds the contex
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -94,8 +95,8 @@ class ConvshapeError(Exception):
         """A copy with more context; fields already set are kept (innermost wins)."""
         known = {k: v for k, v in vars(self.context).items() if v is not None}
         merged = replace(self.context, **{**context, **known})
-        err = type(self)(self.message, formula=self.formula, hint=self.hint, context=merged)
-        err.__cause__ = self.__cause__
+        err = copy.copy(self)  # subclasses keep their own fields (a warning's code)
+        err.context = merged
         return err
 
     @property
@@ -155,3 +156,10 @@ class RuntimeFailure(ConvshapeError):
     """torch raised while the verifier ran the model (or could not start it)."""
 
     kind = ErrorKind.RUNTIME
+
+
+class UsageError(ConvshapeError):
+    """A command-line option that cannot apply (exit code 2), e.g. ``--batch`` on a spec
+    whose input has no batch dimension."""
+
+    kind = ErrorKind.SPEC

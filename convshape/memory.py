@@ -7,6 +7,7 @@ twice the largest activation (a layer's input and output are alive together unde
 from __future__ import annotations
 
 import os
+from math import prod
 
 from convshape.engine import Prediction
 from convshape.errors import RuntimeFailure
@@ -15,18 +16,11 @@ BYTES = 4  # float32
 SAFE_FRACTION = 0.5  # of the memory available when the check runs
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for d in shape:
-        total *= d
-    return total
-
-
 def estimate_bytes(prediction: Prediction) -> int:
-    leaves = [n for n in prediction.rows if n.layer is not None]
-    params = sum(n.num_params for n in leaves)
-    largest = max((_numel(n.output_shape) for n in leaves), default=0)
-    return BYTES * (params + _numel(prediction.spec.input_shape) + 2 * largest)
+    assert prediction.totals is not None and prediction.root is not None
+    largest = max((prod(n.output_shape) for n in prediction.root.leaves()), default=0)
+    t = prediction.totals
+    return BYTES * (t.params + t.input_numel + 2 * largest)
 
 
 def available_bytes() -> int:

@@ -1,41 +1,69 @@
-"""The human-readable reports: the rich layer table, the summary line, and Markdown.
+"""The human-readable reports: the plain and rich layer tables, the summary, Markdown.
 
-Formatting only reads :class:`FileResult` and the totals of :mod:`convshape.report`.
+Formatting only reads :class:`~convshape.results.FileResult` and its prediction's
+:class:`~convshape.engine.Totals`; nothing here computes shapes or imports torch (rich is
+imported by :func:`rich_table` only). :func:`safe` is the one escaping rule for user text
+shown in a terminal.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from convshape.check import FileResult
 from convshape.engine import Node
-from convshape.report import totals
+from convshape.results import FileResult
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-VERIFIED, FAILED, UNCHECKED = "✓", "✗", ""
+# C0 controls but newline, DEL, C1 controls, line/paragraph separators, bidi overrides:
+# anything a terminal would act on instead of showing (escape sequences, titles, reordering).
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: str) -> str:
+    """``text`` with every character a terminal would interpret shown escaped (``\\x1b``)."""
+    return _UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+class Marks(NamedTuple):
+    verified: str
+    failed: str
+
+
+UNICODE_MARKS = Marks("✓", "✗")
+ASCII_MARKS = Marks("ok", "X")
+
+
+def marks_for(stream: IO[str] | Any) -> Marks:
+    """✓/✗ where the stream's encoding can show them, else ASCII."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "".join(UNICODE_MARKS).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return ASCII_MARKS
+    return UNICODE_MARKS
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
     return "-" if shape is None else "[" + ", ".join(map(str, shape)) + "]"
 
 
-def mark(result: FileResult, node: Node) -> str:
+def mark(result: FileResult, node: Node, marks: Marks = UNICODE_MARKS) -> str:
     if result.verification is None:
-        return UNCHECKED
+        return ""
     bad = {e.context.layer_path for e in result.errors}
     if node.path in bad:
-        return FAILED
+        return marks.failed
     actual = result.verification.actual.get(node.path)
-    return VERIFIED if actual == node.output_shape else UNCHECKED
+    return marks.verified if actual == node.output_shape else ""
 
 
 def label(node: Node) -> str:
-    key = node.path.rsplit(".", 1)[-1]
-    text = "  " * (node.depth - 1) + key
-    return f"{text} {node.name}" if node.name and node.name != key else text
+    """The module key, indented by depth, with the layer's own ``name`` if it differs."""
+    text = "  " * (node.depth - 1) + node.key
+    return f"{text} {node.name}" if node.name and node.name != node.key else text
 
 
 def type_text(node: Node) -> str:
@@ -55,27 +83,42 @@ def mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.2f} MB"
 
 
+def status(result: FileResult) -> str:
+    if result.verified and not result.errors:
+        return f"verified on {result.device}"
+    if result.verification is None:
+        return "predicted only (not verified)"
+    return "verification failed"
+
+
 def summary_lines(result: FileResult) -> list[str]:
     """The totals block under the table."""
-    if result.prediction is None or not result.prediction.ok:
+    t = result.totals
+    if t is None or result.prediction is None or not result.prediction.ok:
         return []
-    t = totals(result)
-    how = (
-        f"verified on {result.device}"
-        if result.verified and result.ok
-        else "predicted only (not verified)"
-        if result.verification is None
-        else "verification failed"
-    )
     return [
-        f"Total params: {t['params']:,}  (trainable {t['trainable_params']:,}, "
-        f"non-trainable {t['non_trainable_params']:,})",
-        f"Total MACs: {t['macs']:,}  FLOPs: {t['flops']:,}",
-        f"Params size (float32): {mib(t['param_bytes'])}  "
-        f"Forward activations (float32): {mib(t['activation_bytes'])}",
+        f"Total params: {t.params:,}  (trainable {t.trainable_params:,}, "
+        f"non-trainable {t.non_trainable_params:,})",
+        f"Total MACs: {t.macs:,}  FLOPs: {t.flops:,}",
+        f"Params size (float32): {mib(t.param_bytes)}  "
+        f"Forward activations (float32): {mib(t.activation_bytes)}",
         f"Input {shape_text(result.spec.input_shape if result.spec else None)} -> output "
-        f"{shape_text(result.prediction.output_shape)}: {how}",
+        f"{shape_text(result.prediction.output_shape)}: {status(result)}",
     ]
+
+
+def one_line(result: FileResult) -> str:
+    """``--quiet``: one line per file."""
+    if not result.ok:
+        kinds = sorted({str(e.kind) for e in result.errors} | ({"warning"} if result.warnings
+                                                                  else set()))  # fmt: skip
+        return f"{result.file}: FAILED ({', '.join(kinds)})"
+    t, prediction = result.totals, result.prediction
+    assert t is not None and prediction is not None and prediction.output_shape is not None
+    how = f"verified on {result.device}" if result.verified else "predicted"
+    warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+    shape = list(prediction.output_shape)
+    return f"{result.file}: ok, output {shape}, {t.params:,} params, {t.macs:,} MACs, {how}{warned}"
 
 
 COLUMNS = (
@@ -85,7 +128,7 @@ COLUMNS = (
     ("Output", "left"),
     ("Params", "right"),
     ("MACs", "right"),
-    ("OK", "center"),
+    ("OK", "left"),
 )
 
 
@@ -94,7 +137,9 @@ def title(result: FileResult) -> str:
     return f"{result.file}{'  ' + name if name else ''}"
 
 
-def cells(result: FileResult, depth: int | None) -> list[tuple[str, ...]]:
+def cells(
+    result: FileResult, depth: int | None, marks: Marks = UNICODE_MARKS
+) -> list[tuple[str, ...]]:
     """The table's rows as text, one tuple of :data:`COLUMNS` per visible module."""
     return [
         (
@@ -104,88 +149,65 @@ def cells(result: FileResult, depth: int | None) -> list[tuple[str, ...]]:
             shape_text(node.output_shape),
             count(node, node.num_params),
             count(node, node.macs),
-            mark(result, node),
+            mark(result, node, marks),
         )
         for node in visible(result, depth)
     ]
 
 
-def table(result: FileResult, depth: int | None, fancy: bool) -> Table:
+def plain_table(result: FileResult, depth: int | None, marks: Marks = UNICODE_MARKS) -> str:
+    """The table for a pipe or a file: columns two spaces apart, a dashed rule under the
+    header, no colour, then the totals."""
+    rows = [tuple(h for h, _ in COLUMNS), *cells(result, depth, marks)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = [title(result), _line(rows[0], widths), "  ".join("-" * w for w in widths)]
+    lines += [_line(row, widths) for row in rows[1:]]
+    return "\n".join([*lines, *summary_lines(result), ""])
+
+
+def _line(row: tuple[str, ...], widths: list[int]) -> str:
+    parts = [
+        text.rjust(w) if justify == "right" else text.ljust(w)
+        for text, w, (_, justify) in zip(row, widths, COLUMNS, strict=True)
+    ]
+    return "  ".join(parts).rstrip()
+
+
+def rich_table(result: FileResult, depth: int | None, marks: Marks = UNICODE_MARKS) -> Table:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    grid = Table(
-        title=title(result),
-        box=box.SIMPLE_HEAD if fancy else box.ASCII,
-        title_justify="left",
-        show_edge=fancy,
-    )
+    grid = Table(title=Text(safe(title(result))), box=box.SIMPLE_HEAD, title_justify="left")
     for header, justify in COLUMNS:
         grid.add_column(header, justify=justify, no_wrap=header != "Type")  # type: ignore[arg-type]
-    for row in cells(result, depth):
-        grid.add_row(*row)
+    for row in cells(result, depth, marks):
+        grid.add_row(*(Text(safe(cell)) for cell in row))
     return grid
-
-
-# Printable ASCII without "[": rich prints such text verbatim (no markup, tab or wide character).
-_VERBATIM = re.compile(r"[ -Z\\\]-~]*")
-
-
-def plain_table(result: FileResult, depth: int | None, width: int) -> str | None:
-    """The lines rich draws for ``table(result, depth, fancy=False)`` on a ``width``-column
-    console with no terminal, without importing rich (~50x faster on ResNet-50).
-
-    None where the result would not be certain to match: text rich could interpret (markup,
-    tabs, wide characters), or a table or title that rich would have to wrap.
-    """
-    head = title(result)
-    rows = cells(result, depth)
-    if not all(_VERBATIM.fullmatch(text) for row in rows for text in row[:2]):
-        return None
-    if not _VERBATIM.fullmatch(head):
-        return None
-    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, (h, _) in enumerate(COLUMNS)]
-    table_width = sum(widths) + 3 * len(widths) - 1  # one space each side, "|" between
-    if table_width > width or len(head) > table_width:
-        return None
-    lines = [head.ljust(table_width), _line([h for h, _ in COLUMNS], widths)]
-    lines.append("+".join("-" * (w + 2) for w in widths))
-    lines += [_line(row, widths) for row in rows]
-    return "\n".join(lines)
-
-
-def _line(row: tuple[str, ...] | list[str], widths: list[int]) -> str:
-    out = []
-    for text, w, (_, justify) in zip(row, widths, COLUMNS, strict=True):
-        if justify == "left":
-            text = text.ljust(w)
-        elif justify == "right":
-            text = text.rjust(w)
-        else:  # rich centres with the odd space on the right
-            left = (w - len(text)) // 2
-            text = " " * left + text + " " * (w - len(text) - left)
-        out.append(f" {text} ")
-    return "|".join(out)
 
 
 def markdown(result: FileResult, depth: int | None) -> str:
     name = result.spec.name if result.spec and result.spec.name else result.file
     lines = [
-        f"### {name} (`{result.file}`)",
+        f"### {_md(name)} (`{result.file}`)",
         "",
         "| Layer | Type | Input | Output | Params | MACs | OK |",
         "|---|---|---|---|--:|--:|:-:|",
     ]
     for node in visible(result, depth):
         indent = "&nbsp;&nbsp;" * (node.depth - 1)
-        key = node.path.rsplit(".", 1)[-1] + (f" {node.name}" if node.name else "")
+        key = node.key + (f" {node.name}" if node.name and node.name != node.key else "")
         lines.append(
-            f"| {indent}`{key}` | {type_text(node)} | {shape_text(node.input_shape)} | "
+            f"| {indent}`{key}` | {_md(type_text(node))} | {shape_text(node.input_shape)} | "
             f"{shape_text(node.output_shape)} | {count(node, node.num_params)} | "
-            f"{count(node, node.macs)} | "
-            f"{mark(result, node)} |"
+            f"{count(node, node.macs)} | {mark(result, node)} |"
         )
     lines.append("")
     lines += [f"- {line}" for line in summary_lines(result)]
     lines += [f"- **error**: `{e.headline}`" for e in result.errors]
+    lines += [f"- **warning**: `{w.headline}`" for w in result.warnings]
     return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")

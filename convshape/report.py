@@ -1,17 +1,15 @@
-"""Renderers: JSON (the contract of DESIGN.md section 4), the rich table and Markdown.
-
-They only read :class:`FileResult`s; nothing here computes shapes or imports torch.
+"""The JSON report (the contract in README's "JSON output"): it only reads
+:class:`~convshape.results.FileResult`s and their totals; nothing here computes or imports torch.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from convshape.check import FileResult
 from convshape.engine import Node
 from convshape.errors import ConvshapeError
-
-BYTES_PER_FLOAT32 = 4
+from convshape.lint import LintWarning
+from convshape.results import FileResult
 
 
 def error_json(err: ConvshapeError, file: str) -> dict[str, Any]:
@@ -52,34 +50,24 @@ def row_json(node: Node, actual: dict[str, tuple[int, ...]] | None) -> dict[str,
     return row
 
 
-def totals(result: FileResult) -> dict[str, int]:
-    leaves = result.leaves
-    params = sum(n.num_params for n in leaves)
-    trainable = sum(n.trainable_params for n in leaves)
-    macs = sum(n.macs for n in leaves)
-    activations = sum(_numel(n.output_shape) for n in leaves)
-    return {
-        "params": params,
-        "trainable_params": trainable,
-        "non_trainable_params": params - trainable,
-        "macs": macs,
-        "flops": 2 * macs,
-        "param_bytes": params * BYTES_PER_FLOAT32,
-        "activation_bytes": activations * BYTES_PER_FLOAT32,
+def warning_json(w: LintWarning, file: str) -> dict[str, Any]:
+    ctx = w.context
+    out: dict[str, Any] = {
+        "code": w.code,
+        "message": w.message,
+        "file": ctx.location.file if ctx.location else file,
+        "line": ctx.location.line if ctx.location else None,
+        "column": ctx.location.column if ctx.location else None,
+        "layer": ctx.layer_path,
+        "rendered": w.render(),
     }
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for d in shape:
-        total *= d
-    return total
+    if w.hint:
+        out["hint"] = w.hint
+    return out
 
 
 def file_json(result: FileResult) -> dict[str, Any]:
-    spec, prediction = result.spec, result.prediction
-    complete = prediction is not None and prediction.ok
-    sums = totals(result) if complete else {}
+    spec, prediction, t = result.spec, result.prediction, result.totals
     actual = result.verification.actual if result.verification else None
     return {
         "file": result.file,
@@ -91,16 +79,17 @@ def file_json(result: FileResult) -> dict[str, Any]:
         "output_shape": list(prediction.output_shape)
         if prediction and prediction.output_shape
         else None,
-        "params": sums.get("params"),
-        "trainable_params": sums.get("trainable_params"),
-        "macs": sums.get("macs"),
-        "flops": sums.get("flops"),
-        "param_bytes": sums.get("param_bytes"),
-        "activation_bytes": sums.get("activation_bytes"),
+        "params": None if t is None else t.params,
+        "trainable_params": None if t is None else t.trainable_params,
+        "macs": None if t is None else t.macs,
+        "flops": None if t is None else t.flops,
+        "param_bytes": None if t is None else t.param_bytes,
+        "activation_bytes": None if t is None else t.activation_bytes,
         "layers": [row_json(n, actual) for n in result.rows],
         "errors": [error_json(e, result.file) for e in result.errors],
+        "warnings": [warning_json(w, result.file) for w in result.warnings],
     }
 
 
 def report_json(results: list[FileResult]) -> dict[str, Any]:
-    return {"files": [file_json(r) for r in results]}
+    return {"ok": all(r.ok for r in results), "files": [file_json(r) for r in results]}

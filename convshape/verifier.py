@@ -4,6 +4,10 @@ Forward pre/post hooks on every module (containers and leaves) record each outpu
 FLOPs ``FlopCounterMode`` counted inside it; a stack of entered modules tells which one raised
 when torch fails. The model is built directly on the requested device (``meta`` allocates no
 storage at all), run in eval mode under ``no_grad``; hooks are removed in ``finally``.
+
+Values, not only shapes (cpu and cuda): when the model has in-place layers, it runs a second
+time with every ``inplace`` flag off; the outputs must agree, or an in-place layer overwrote a
+tensor that another path still reads (reported at the first module whose output differs).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class Verification:
     completed: bool = False
     actual: dict[str, Shape] = field(default_factory=dict)  # module path -> output shape
     flops: dict[str, int] = field(default_factory=dict)  # module path -> FlopCounterMode count
+    sums: dict[str, float] = field(default_factory=dict)  # module path -> output checksum
+    order: list[str] = field(default_factory=list)  # module paths as their forward finished
     errors: list[ConvshapeError] = field(default_factory=list)
 
 
@@ -49,9 +55,12 @@ def check_device(device: str) -> None:
 class _Recorder:
     """The hooks: output shapes, FLOPs per module, and the stack of modules being run."""
 
-    def __init__(self, counter: FlopCounterMode, result: Verification) -> None:
+    def __init__(
+        self, counter: FlopCounterMode, result: Verification, sums: dict[str, float] | None
+    ) -> None:
         self.counter = counter
         self.result = result
+        self.sums = sums
         self.stack: list[tuple[str, int]] = []  # (path, flops when entered)
 
     def pre(self, path: str) -> Callable[..., None]:
@@ -64,8 +73,11 @@ class _Recorder:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             _, flops_before = self.stack.pop()
             self.result.flops[path] = self.counter.get_total_flops() - flops_before
+            self.result.order.append(path)
             if isinstance(output, torch.Tensor):
                 self.result.actual[path] = tuple(output.shape)
+                if self.sums is not None:
+                    self.sums[path] = _checksum(output)
 
         return hook
 
@@ -94,7 +106,7 @@ def verify(
         result.errors.append(exc)
         return result
     counter = FlopCounterMode(display=False)
-    recorder = _Recorder(counter, result)
+    recorder = _Recorder(counter, result, {} if device != "meta" else None)
     handles = []
     was_training = model.training if model is not None else False
     try:
@@ -106,9 +118,15 @@ def verify(
             if path:
                 handles.append(module.register_forward_pre_hook(recorder.pre(path)))
                 handles.append(module.register_forward_hook(recorder.post(path)))
+        x = _dummy(prediction.spec.input_shape, device)
         with torch.no_grad(), counter:
-            model(_dummy(prediction.spec.input_shape, device))
+            y = model(x.clone())
         result.completed = True
+        if recorder.sums is not None:
+            for handle in handles:
+                handle.remove()
+            handles = []
+            result.errors.extend(_values(model, x, y, result, recorder.sums, prediction))
     except Exception as exc:  # torch's own failure is the finding here
         result.errors.append(_runtime_error(exc, recorder, prediction))
     finally:
@@ -119,6 +137,65 @@ def verify(
     if result.completed:
         result.errors.extend(diff(prediction, result))
     return result
+
+
+def _checksum(t: torch.Tensor) -> float:
+    return float(t.detach().double().abs().sum())
+
+
+def _values(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    result: Verification,
+    sums: dict[str, float],
+    prediction: Prediction,
+) -> list[ConvshapeError]:
+    """Run again with every ``inplace`` flag off; the outputs must agree."""
+    flagged = [m for m in model.modules() if getattr(m, "inplace", None) is True]
+    if not flagged:
+        return []
+    again: dict[str, float] = {}
+    handles = [
+        module.register_forward_hook(_sum_hook(path, again))
+        for path, module in model.named_modules()
+        if path
+    ]
+    try:
+        for m in flagged:
+            m.inplace = False  # type: ignore[assignment]
+        with torch.no_grad():
+            y2 = model(x.clone())
+    finally:
+        for m in flagged:
+            m.inplace = True  # type: ignore[assignment]
+        for handle in handles:
+            handle.remove()
+    if torch.allclose(y, y2, rtol=1e-4, atol=1e-5):
+        return []
+    worst = float((y - y2).abs().max())
+    nodes = {n.path: n for n in prediction.rows}
+    path = next((p for p in result.order if p in again and not _close(sums.get(p), again[p])), None)
+    err = MismatchError(
+        f"values differ from the same model with every in-place flag off (max |difference| "
+        f"of the output {worst:.3g}): an in-place layer overwrites a tensor another path "
+        "still reads",
+        hint="set inplace: false on the layer that starts a branch",
+    )
+    node = nodes.get(path) if path else None
+    return [_located(err, node) if node else err]
+
+
+def _sum_hook(path: str, sums: dict[str, float]) -> Callable[..., None]:
+    def hook(module: nn.Module, args: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            sums[path] = _checksum(output)
+
+    return hook
+
+
+def _close(a: float | None, b: float) -> bool:
+    return a is not None and abs(a - b) <= 1e-4 * max(abs(a), abs(b)) + 1e-5
 
 
 def _runtime_error(exc: Exception, recorder: _Recorder, prediction: Prediction) -> ConvshapeError:

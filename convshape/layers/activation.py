@@ -290,6 +290,7 @@ class Softmax2d(Layer):
 
 @dataclass(frozen=True)
 class _Dropout(Layer):
+    returns_alias = True  # eval: the input itself
     p: Probability = 0.5  # dropout.py _DropoutNd.__init__ checks 0 <= p <= 1
     inplace: bool = False
 

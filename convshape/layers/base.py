@@ -1,5 +1,10 @@
 """The layer registry: one frozen dataclass per ``torch.nn`` class.
 
+The leaf contract: a layer takes one tensor and returns one tensor (what ``nn.Sequential``
+passes on). How a layer type becomes a torch module is its :attr:`Layer.torch_module`: by
+default ``torch.nn``'s class of the same name, called with the dataclass fields as keywords;
+a layer backed by a small wrapper names its class in :mod:`convshape.modules` instead.
+
 A registered class is named after its torch class; its fields are torch's constructor arguments,
 in torch's positional order, with torch's defaults. The field annotations name a *kind* from
 :mod:`convshape.layers.kinds`, so the dataclass is the schema the spec loader checks against.
@@ -11,7 +16,6 @@ count, the MACs and the formula text. Nothing here imports torch.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from convshape.errors import ShapeError
@@ -29,6 +33,10 @@ class Layer:
     ndim: ClassVar[int] = 0  # number of spatial dims of an N-d family (Conv2d: 2)
     inferred: ClassVar[str | None] = None  # the field the engine may infer from the input
     counts_macs: ClassVar[bool] = False  # a convolution or matrix-multiply layer
+    torch_module: ClassVar[str | None] = None  # "convshape.modules.X"; None: torch.nn.<name>
+    strided_window: ClassVar[bool] = False  # a conv / pool: its stride scales spatial sizes
+    returns_alias: ClassVar[bool] = False  # eval forward may return (a view of) its input
+    takes_unbatched: ClassVar[bool] = False  # an N-d family that also takes (C, *spatial)
 
     @property
     def type_name(self) -> str:
@@ -56,6 +64,25 @@ class Layer:
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         """The formula lines, with the numbers of this input filled in."""
         return [f"{self.type_name} keeps the shape: {list(shape)} -> {list(out)}"]
+
+    def unbatched(self, shape: Shape) -> bool:
+        """Whether torch reads this input as one unbatched sample ``(C, *spatial)``."""
+        return self.takes_unbatched and len(shape) == self.ndim + 1
+
+    def writes_input(self) -> bool:
+        """Whether forward overwrites its input (``inplace: true``)."""
+        return getattr(self, "inplace", False) is True
+
+    def aliases_input(self) -> bool:
+        """Whether the output may share its input's storage (a view, in-place, identity)."""
+        return self.returns_alias or self.writes_input()
+
+    def window_stride(self) -> tuple[int, ...] | None:
+        """The stride per spatial dim of a conv or pooling window; None for other layers."""
+        if not self.strided_window:
+            return None
+        stride = getattr(self, "stride", None)
+        return ntuple(stride if stride is not None else self.kernel_size, self.ndim)
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments for the torch constructor."""
@@ -90,13 +117,6 @@ def ntuple(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
     return (value,) * n if isinstance(value, int) else tuple(value)
 
 
-def prod(values: tuple[int, ...] | list[int]) -> int:
-    total = 1
-    for v in values:
-        total *= v
-    return total
-
-
 def fmt(shape: Shape | list[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -116,11 +136,6 @@ def split_batch(shape: Shape, ndim: int, op: str) -> tuple[int, int, Shape]:
 def join_batch(batch: int, channels: int, spatial: Shape | list[int]) -> Shape:
     """Inverse of :func:`split_batch`."""
     return (batch, channels, *spatial) if batch else (channels, *spatial)
-
-
-def require_rank(shape: Shape, ranks: tuple[int, ...], message: str) -> None:
-    if len(shape) not in ranks:
-        raise ShapeError(message.format(rank=len(shape), shape=fmt(shape)))
 
 
 def channel_dim(shape: Shape, ndim: int) -> int | None:
@@ -143,9 +158,6 @@ def too_small(axes: tuple[str, ...], outs: list[int], formulas: list[list[str]])
     for axis, out, lines in zip(axes, outs, formulas, strict=True):
         if out < 1:
             raise ShapeError(f"output {AXIS_WORDS[axis]} would be {out}", formula=lines)
-
-
-Factory = Callable[..., Layer]
 
 
 def forward_shape(layer: Layer, shape: Shape) -> Shape:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from convshape.errors import ShapeError, SpecError
 from convshape.layers.argtypes import ConvPad, NonNegPad, PaddingMode, PosInt, Size, ZerosOnly
@@ -14,7 +15,6 @@ from convshape.layers.base import (
     fmt,
     join_batch,
     ntuple,
-    prod,
     register,
     split_batch,
     too_small,
@@ -59,6 +59,8 @@ def _check_channels(got: int, expected: int, weight: list[int], shape: Shape, gr
 class _InfersInChannels(Layer):
     """Conv and ConvTranspose: in_channels comes from the input's channel dim when left out."""
 
+    takes_unbatched = True
+
     inferred = "in_channels"
     counts_macs = True
 
@@ -69,6 +71,7 @@ class _InfersInChannels(Layer):
 
 @dataclass(frozen=True)
 class _ConvNd(_InfersInChannels):
+    strided_window = True
     in_channels: PosInt
     out_channels: PosInt
     kernel_size: Size

@@ -9,12 +9,11 @@ never an int, and sizes are positive.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable
 from typing import Any
 
-from convshape.errors import SpecError
-from convshape.layers.base import Layer
+from convshape.errors import ShapeError, SpecError, did_you_mean
+from convshape.layers.base import REGISTRY, Layer, Shape, fmt
 
 MAX_SCALE = float(2**63)
 Check = Callable[[Any, int], Any]  # (value, ndim) -> normalised value; raises ValueError(msg)
@@ -119,8 +118,8 @@ def _optional(inner: Check) -> Check:
 def _choice(*choices: str) -> Check:
     def check(v: Any, ndim: int) -> str:
         if v not in choices:
-            close = difflib.get_close_matches(str(v), choices, n=1)
-            tip = f" (did you mean {close[0]!r}?)" if close else ""
+            close = did_you_mean(str(v), choices)
+            tip = f" ({close})" if close else ""
             raise ValueError(f"must be one of {', '.join(map(repr, choices))}, got {v!r}{tip}")
         return str(v)
 
@@ -258,8 +257,7 @@ def coerce(cls: type[Layer], name: str, value: Any) -> Any:
 
 def unknown_key(cls: type[Layer], name: str) -> SpecError:
     known = list(schema(cls))
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else None
+    hint = did_you_mean(name, known)
     listing = ", ".join(known) or "none"
     return SpecError(
         f"{cls.__name__} has no argument '{name}' (its arguments: {listing})", hint=hint
@@ -274,3 +272,42 @@ def make(cls: type[Layer], args: dict[str, Any]) -> Layer:
     layer = cls(**args)
     layer.check()
     return layer
+
+
+def make_for_input(cls: type[Layer], args: dict[str, Any], shape: Shape) -> Layer:
+    """Fill the inferable argument (``in_channels``, ...) from the input, check, make."""
+    if cls.inferred and cls.inferred not in args:
+        value = cls.infer(shape)
+        if value is None:
+            raise ShapeError(
+                f"{cls.__name__} cannot take the {len(shape)}-D input {fmt(shape)}"
+                f"{_ranks_text(cls)}",
+                hint=rank_hint(cls, shape),
+            )
+        args = {**args, cls.inferred: value}
+    return make(cls, args)
+
+
+def _ranks(cls: type[Layer]) -> list[int]:
+    """The input ranks a layer type can infer its argument from (probed, so always in step)."""
+    return [rank for rank in range(1, 7) if cls.infer((2,) * rank) is not None]
+
+
+def _ranks_text(cls: type[Layer]) -> str:
+    ranks = _ranks(cls)
+    if not ranks or ranks == list(range(ranks[0], 7)):
+        return ""
+    return ": it takes a " + " or ".join(f"{r}-D" for r in ranks) + " input"
+
+
+def rank_hint(cls: type[Layer], shape: Shape) -> str | None:
+    """``Conv3d takes a 5-D input``: the sibling type (1d/2d/3d) that fits this rank."""
+    stem = cls.__name__.rstrip("d").rstrip("123")
+    if stem == cls.__name__.rstrip("d") or not cls.inferred or cls.infer(shape) is not None:
+        return None
+    batched_first = sorted((1, 2, 3), key=lambda n: n + 2 != len(shape))
+    for n in batched_first:
+        sibling = REGISTRY.get(f"{stem}{n}d")
+        if sibling and sibling is not cls and sibling.infer(shape) is not None:
+            return f"{sibling.__name__} takes a {len(shape)}-D input"
+    return None

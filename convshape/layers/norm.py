@@ -10,11 +10,12 @@ confirmed against torch 2.13 with ``module.eval()`` under ``no_grad``. All of th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import ClassVar
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import NormShape, OptFloat, PosInt
-from convshape.layers.base import Layer, Shape, channel_dim, fmt, prod, register
+from convshape.layers.base import Layer, Shape, channel_dim, fmt, register
 
 
 def _count_lines(symbolic: str, numeric: str, total: int) -> list[str]:
@@ -130,6 +131,7 @@ class BatchNorm3d(_BatchNorm):
 
 @dataclass(frozen=True)
 class _InstanceNorm(Layer):
+    takes_unbatched = True
     num_features: PosInt
     eps: float = 1e-5
     momentum: OptFloat = 0.1  # torch annotates float but treats None as 0.0

@@ -9,6 +9,7 @@ in aten/src/ATen/native/PadNd.cpp. The tuple lists the **last** dim first:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import PadSpec
@@ -20,7 +21,6 @@ from convshape.layers.base import (
     dim_formula,
     fmt,
     ntuple,
-    prod,
     register,
     split_batch,
     too_small,
@@ -60,6 +60,7 @@ def _copy_fits(dst: Span, src: Span) -> bool:
 
 @dataclass(frozen=True)
 class _PadNd(Layer):
+    takes_unbatched = True
     padding: PadSpec
 
     def _pairs(self) -> list[tuple[int, int]]:
@@ -114,6 +115,8 @@ class _PadNd(Layer):
 
 class _ZeroPadNd(_PadNd):
     """Constant mode (F.pad's 'constant'); ConstantPad adds the fill value."""
+
+    takes_unbatched = False  # any rank: no unbatched form
 
     def _check_rank(self, shape: Shape) -> None:
         # aten/src/ATen/native/PadNd.cpp _pad_enum: len(pad) <= 2 * input.dim(); any rank above

@@ -33,6 +33,8 @@ def _check_rank(shape: Shape, ndim: int, op: str) -> None:
 class _PoolNd(Layer):
     """What MaxPool, AvgPool and LPPool share: a window sliding with stride, padding, ceil_mode."""
 
+    takes_unbatched = True
+
     def _window(self) -> tuple[tuple[int, ...], ...]:
         """(kernel, stride, padding, dilation) per spatial dim."""
         raise NotImplementedError
@@ -84,6 +86,7 @@ class _PoolNd(Layer):
 
 @dataclass(frozen=True)
 class _MaxPoolNd(_PoolNd):
+    strided_window = True
     kernel_size: Size
     stride: OptSize = None
     padding: NonNegPad = 0
@@ -114,6 +117,7 @@ class MaxPool3d(_MaxPoolNd):
 
 @dataclass(frozen=True)
 class _AvgPoolNd(_PoolNd):
+    strided_window = True
     kernel_size: Size
     stride: OptSize = None
     padding: NonNegPad = 0
@@ -170,6 +174,7 @@ class AvgPool3d(_AvgPool3dShapeCheck, _AvgPoolNd):
 
 @dataclass(frozen=True)
 class _LPPoolNd(_PoolNd):
+    strided_window = True
     """torch/nn/functional.py lp_pool{n}d: avg_pool{n}d(x**p, kernel, stride, 0, ceil_mode)."""
 
     norm_type: NonZeroFloat
@@ -206,6 +211,7 @@ class LPPool3d(_AvgPool3dShapeCheck, _LPPoolNd):
 
 @dataclass(frozen=True)
 class _AdaptivePoolNd(Layer):
+    takes_unbatched = True
     output_size: OutputSize
 
     mean_shortcut = False  # avg pooling to all-ones is a plain mean on any rank >= ndim

@@ -8,10 +8,11 @@ aten/src/ATen/native/{Linear,TensorShape,PixelShuffle,ChanelShuffle}.cpp and c10
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import IntList, PosInt
-from convshape.layers.base import Layer, Shape, dim_formula, fmt, prod, register
+from convshape.layers.base import Layer, Shape, dim_formula, fmt, register
 
 
 def _wrap_dim(dim: int, rank: int, name: str) -> int:
@@ -94,6 +95,7 @@ class Linear(Layer):
 @register
 @dataclass(frozen=True)
 class Identity(Layer):
+    returns_alias = True  # the input itself, or a view of it
     """torch accepts and ignores any arguments; convshape takes none (a typo guard)."""
 
 
@@ -103,6 +105,7 @@ class Identity(Layer):
 @register
 @dataclass(frozen=True)
 class Flatten(Layer):
+    returns_alias = True  # the input itself, or a view of it
     start_dim: int = 1
     end_dim: int = -1
 
@@ -136,6 +139,7 @@ class Flatten(Layer):
 @register
 @dataclass(frozen=True)
 class Unflatten(Layer):
+    returns_alias = True  # the input itself, or a view of it
     dim: int
     unflattened_size: IntList
 

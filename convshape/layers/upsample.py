@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from math import floor
-from typing import Any
 
 from convshape.errors import ShapeError, SpecError
 from convshape.layers.argtypes import OptBool, OptScale, OptSizeAny, UpsampleMode
@@ -61,12 +60,6 @@ class _Interpolate(Layer):
 
     def _recompute(self) -> bool | None:
         return None
-
-    def kwargs(self) -> dict[str, Any]:
-        args = super().kwargs()
-        if isinstance(self.scale_factor, tuple):
-            args["scale_factor"] = self.scale_factor  # Upsample calls float() on a list: a tuple
-        return args
 
     def check(self) -> None:
         # F.interpolate raises these on any input, before it looks at the shape

@@ -11,31 +11,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from convshape.errors import ConvshapeError, Location, SpecError
+from convshape.codes import check_allow
+from convshape.containers import CONTAINERS, SEQUENTIAL
+from convshape.errors import ConvshapeError, Location, SpecError, did_you_mean
 from convshape.layers import REGISTRY, coerce
 from convshape.layers.kinds import schema
-from convshape.spec.checks import check_expect, fail, substitute_deep, suggest, type_hint
-from convshape.spec.model import (
-    AUTO,
-    ConcatDecl,
-    Container,
-    Decl,
-    LeafDecl,
-    Origin,
-    ResidualDecl,
-    SeqDecl,
-    Spec,
-)
+from convshape.spec.checks import check_expect, fail, substitute_deep, type_hint
+from convshape.spec.decls import Decl, LeafDecl, Origin, SeqDecl, Spec
 from convshape.spec.names import check_module_name
 from convshape.spec.yamlio import YList, YMap, load_yaml
 
-TOP_KEYS = ("name", "description", "input", "vars", "blocks", "layers")
-META_KEYS = ("type", "name", "expect", "repeat", "trainable")
-CONTAINER_KEYS = {
-    Container.SEQUENTIAL: ("layers",),
-    Container.RESIDUAL: ("body", "shortcut"),
-    Container.CONCAT: ("branches", "dim"),
-}
+TOP_KEYS = ("name", "description", "input", "unbatched", "allow", "vars", "blocks", "layers")
+META_KEYS = ("type", "name", "expect", "repeat", "trainable", "allow")
+BLOCK_KEYS = ("params", "vars")  # a block definition's own keys, besides its body
+SCOPE_HINT = "a block sees only its params, its own vars and the top-level vars"
 MAX_BLOCK_DEPTH = 16
 MAX_NESTING = 48  # containers in containers, through blocks too: far past any real model
 MAX_REPEAT = 10_000
@@ -46,18 +35,24 @@ MAX_LAYERS = 100_000
 class Block:
     name: str
     params: YMap  # name -> default (None: required)
+    vars: YMap  # block-local derived values, evaluated after the params
     body: YMap
     location: Location
 
 
 @dataclass
 class Scope:
-    """What a layer declaration can see: variables, blocks, where it is used from."""
+    """What a layer declaration can see: variables, blocks, where it is used from.
+
+    Scoping is lexical: the top level sees the top-level ``vars``; a block body sees the
+    top-level ``vars``, its own ``params`` and its own ``vars``, never its caller's names.
+    """
 
     values: Mapping[str, Any]
     blocks: Mapping[str, Block]
     via: str | None = None
     depth: int = 0
+    top: Mapping[str, Any] | None = None  # the top-level vars
 
 
 class Parser:
@@ -78,14 +73,20 @@ class Parser:
             if key not in data:
                 raise fail(f"the spec needs '{key}'", data.loc)
         values = self._vars(data)
-        scope = Scope(values, self._blocks(data))
+        scope = Scope(values, self._blocks(data), top=values)
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise fail("'name' must be a string", data.value_locs["name"])
         loc = data.value_locs["input"]
         shape = self._input(self._subst(data["input"], values, loc, "input"), loc)
+        unbatched = data.get("unbatched", False)
+        if not isinstance(unbatched, bool):
+            raise fail("'unbatched' must be true or false", data.value_locs["unbatched"])
+        allow = frozenset[str]()
+        if "allow" in data:
+            allow = check_allow(data["allow"], data.value_locs["allow"], "allow")
         root = self.layer_list(data["layers"], data.value_locs["layers"], scope, "layers", "")
-        return Spec(self.file, name, shape, data.value_locs["input"], root)
+        return Spec(self.file, name, shape, loc, root, unbatched=unbatched, allow=allow)
 
     def _input(self, value: Any, loc: Location) -> tuple[int, ...]:
         ok = isinstance(value, list) and value
@@ -115,7 +116,7 @@ class Parser:
         for name, body in raw.items():
             loc = raw.key_locs[name]
             self._identifier(name, loc, "block")
-            if name in REGISTRY or name in Container.__members__.values():
+            if name in REGISTRY or name in CONTAINERS:
                 raise fail(f"block name '{name}' hides the layer type of that name", loc)
             if not isinstance(body, YMap):
                 raise fail(f"block '{name}' must be a mapping with 'type' or 'layers'", loc)
@@ -124,7 +125,10 @@ class Parser:
                 raise fail(f"block '{name}': 'params' must be a mapping", body.loc)
             for p in params:
                 self._identifier(p, params.key_locs[p], "block parameter")
-            blocks[name] = Block(name, params, body, loc)
+            local = body.get("vars") or YMap()
+            if not isinstance(local, YMap):
+                raise fail(f"block '{name}': 'vars' must be a mapping", body.value_locs["vars"])
+            blocks[name] = Block(name, params, local, body, loc)
         return blocks
 
     def _identifier(self, name: str, loc: Location, what: str) -> None:
@@ -138,14 +142,26 @@ class Parser:
                     f"{what} has no key '{key}' (allowed: {', '.join(allowed)})",
                     m.key_locs[key],
                     path,
-                    hint=suggest(key, list(allowed)),
+                    hint=did_you_mean(key, allowed),
                 )
 
-    def _subst(self, value: Any, scope: Mapping[str, Any], loc: Location, path: str) -> Any:
+    def _subst(
+        self, value: Any, scope: Mapping[str, Any], loc: Location, path: str, block: bool = False
+    ) -> Any:
         try:
             return substitute_deep(value, scope)
         except ConvshapeError as exc:
+            if block and exc.message.startswith("unknown variable") and exc.hint is None:
+                exc = type(exc)(exc.message, formula=exc.formula, hint=SCOPE_HINT)
             raise exc.located(location=loc, spec_path=path) from None
+
+    # ---------------------------------------------------------------- what containers call
+
+    def value(self, item: YMap, key: str, scope: Scope, path: str) -> Any:
+        return self._subst(item[key], scope.values, item.value_locs[key], path, scope.depth > 0)
+
+    def fail(self, message: str, loc: Location, path: str) -> Exception:
+        return fail(message, loc, path)
 
     # ------------------------------------------------------------------------------ layers
 
@@ -153,12 +169,13 @@ class Parser:
         if items is None:
             items = YList()
             items.loc, items.item_locs = loc, []
-        if not isinstance(items, YList):
+        if not isinstance(items, list):
             raise fail(f"'{path.rsplit('.', 1)[-1]}' must be a list of layers", loc, path)
+        item_locs = getattr(items, "item_locs", None) or [loc] * len(items)
         children: list[Decl] = []
         names: set[str] = set()
         for i, item in enumerate(items):
-            item_path, item_loc = f"{path}[{i}]", items.item_locs[i]
+            item_path, item_loc = f"{path}[{i}]", item_locs[i]
             times = self._repeat(item, item_loc, scope, item_path)
             for copy in range(times):
                 copy_path = f"{item_path} (copy {copy + 1} of {times})" if times > 1 else item_path
@@ -176,7 +193,7 @@ class Parser:
     def _repeat(self, item: Any, loc: Location, scope: Scope, path: str) -> int:
         if not isinstance(item, YMap) or "repeat" not in item:
             return 1
-        times = self._subst(item["repeat"], scope.values, item.value_locs["repeat"], path)
+        times = self.value(item, "repeat", scope, path)
         if type(times) is not int or not 0 <= times <= MAX_REPEAT:
             raise fail(
                 f"'repeat' must be an int from 0 to {MAX_REPEAT:,}, got {times!r}",
@@ -210,18 +227,18 @@ class Parser:
             raise fail(f"a layer is a type name or a mapping with 'type', got {item!r}", loc, path)
         if "type" not in item:
             raise fail("layer needs a 'type'", item.loc, path, hint=type_hint(item))
-        type_name = self._subst(item["type"], scope.values, item.value_locs["type"], path)
+        type_name = self.value(item, "type", scope, path)
         if not isinstance(type_name, str):
             raise fail(f"'type' must be a name, got {type_name!r}", item.value_locs["type"], path)
         meta = self._meta(item, scope, path)
         origin = Origin(item.loc, path, scope.via)
         if type_name in scope.blocks:
             return self._instance(scope.blocks[type_name], item, scope, path, key, meta)
-        if type_name in Container.__members__.values():
-            return self._container(Container(type_name), item, scope, path, key, meta, origin)
+        if type_name in CONTAINERS:
+            return self._container(type_name, item, scope, path, key, meta, origin)
         if type_name not in REGISTRY:
-            choices = list(REGISTRY) + list(scope.blocks) + [c.value for c in Container]
-            hint = suggest(type_name, choices) or "`convshape layers` lists the layer types"
+            choices = [*REGISTRY, *scope.blocks, *CONTAINERS]
+            hint = did_you_mean(type_name, choices) or "`convshape layers` lists the layer types"
             raise fail(
                 f"unknown layer type '{type_name}'", item.value_locs["type"], path, hint=hint
             )
@@ -229,9 +246,9 @@ class Parser:
 
     def _meta(self, item: YMap, scope: Scope, path: str) -> dict[str, Any]:
         meta: dict[str, Any] = {}
-        for key in ("name", "expect", "trainable"):
+        for key in ("name", "expect", "trainable", "allow"):
             if key in item:
-                meta[key] = self._subst(item[key], scope.values, item.value_locs[key], path)
+                meta[key] = self.value(item, key, scope, path)
         loc = item.value_locs
         if "name" in meta:
             name = meta["name"]
@@ -240,6 +257,9 @@ class Parser:
             check_module_name(name, loc["name"], path)
         if "expect" in meta:
             meta["expect"] = check_expect(meta["expect"], loc["expect"], path)
+            meta["expect_location"] = loc["expect"]
+        if "allow" in meta:
+            meta["allow"] = check_allow(meta["allow"], loc["allow"], path)
         if "trainable" in meta and not isinstance(meta["trainable"], bool):
             raise fail("'trainable' must be true or false", loc["trainable"], path)
         return meta
@@ -263,7 +283,7 @@ class Parser:
             if name in META_KEYS:
                 continue
             loc = item.value_locs[name]
-            value = self._subst(raw, scope.values, loc, path)
+            value = self._subst(raw, scope.values, loc, path, scope.depth > 0)
             try:
                 args[name] = coerce(cls, name, value)
             except SpecError as exc:
@@ -275,7 +295,7 @@ class Parser:
 
     def _container(
         self,
-        kind: Container,
+        kind: str,
         item: YMap,
         scope: Scope,
         path: str,
@@ -283,55 +303,10 @@ class Parser:
         meta: dict[str, Any],
         origin: Origin,
     ) -> Decl:
-        self._check_keys(item, (*CONTAINER_KEYS[kind], *META_KEYS), kind.value, path)
-        loc = item.value_locs
-        if kind is Container.SEQUENTIAL:
-            seq = self.layer_list(item.get("layers"), item.loc, scope, f"{path}.layers", key)
-            return SeqDecl(key=key, origin=origin, children=seq.children, **meta)
-        if kind is Container.RESIDUAL:
-            if "body" not in item:
-                raise fail("Residual needs a 'body' (a list of layers)", item.loc, path)
-            body = self.layer_list(item["body"], loc["body"], scope, f"{path}.body", "body")
-            shortcut = self._shortcut(item, scope, path)
-            return ResidualDecl(key=key, origin=origin, body=body, shortcut=shortcut, **meta)
-        return self._concat(item, scope, path, key, meta, origin)
-
-    def _shortcut(self, item: YMap, scope: Scope, path: str) -> SeqDecl | str | None:
-        raw = item.get("shortcut")
-        if raw is None:
-            return None
-        loc = item.value_locs["shortcut"]
-        raw = self._subst(raw, scope.values, loc, path)
-        if raw == AUTO:
-            return AUTO
-        if isinstance(raw, str):
-            raise fail(f"'shortcut' must be a list of layers or 'auto', got {raw!r}", loc, path)
-        seq = self.layer_list(raw, loc, scope, f"{path}.shortcut", "shortcut")
-        return seq if seq.children else None
-
-    def _concat(
-        self,
-        item: YMap,
-        scope: Scope,
-        path: str,
-        key: str,
-        meta: dict[str, Any],
-        origin: Origin,
-    ) -> ConcatDecl:
-        raw = item.get("branches")
-        if not isinstance(raw, YList) or not raw:
-            where = item.value_locs.get("branches", item.loc)
-            raise fail("Concat needs 'branches': a list of layer lists", where, path)
-        branches = tuple(
-            self.layer_list(b, raw.item_locs[i], scope, f"{path}.branches[{i}]", str(i))
-            for i, b in enumerate(raw)
-        )
-        dim = self._subst(
-            item.get("dim", 1), scope.values, item.value_locs.get("dim", item.loc), path
-        )
-        if type(dim) is not int:
-            raise fail(f"'dim' must be an int, got {dim!r}", item.value_locs["dim"], path)
-        return ConcatDecl(key=key, origin=origin, branches=branches, dim=dim, **meta)
+        rule = CONTAINERS[kind]
+        self._check_keys(item, (*rule.keys, *META_KEYS), kind, path)
+        decl = rule.read(self, item, scope, path)
+        return replace(decl, key=key, origin=origin, **meta)
 
     # ------------------------------------------------------------------------------ blocks
 
@@ -343,28 +318,44 @@ class Parser:
                        item.loc, path)  # fmt: skip
         allowed = (*block.params, *META_KEYS)
         self._check_keys(item, allowed, f"block {block.name}", path)
-        values = dict(scope.values)
-        for name, default in block.params.items():
-            if name in item:
-                values[name] = self._subst(item[name], scope.values, item.value_locs[name], path)
-            elif default is None:
-                raise fail(f"block {block.name} needs parameter '{name}'", item.loc, path)
-            else:
-                values[name] = self._subst(default, values, block.params.value_locs[name], path)
-        body = YMap({k: v for k, v in block.body.items() if k != "params"})
+        values = self._arguments(block, item, scope, path)
+        body = YMap({k: v for k, v in block.body.items() if k not in BLOCK_KEYS})
         body.loc, body.key_locs, body.value_locs = (
             block.body.loc,
             block.body.key_locs,
             block.body.value_locs,
         )
         if "type" not in body:  # a block of plain `layers:` is a Sequential
-            body["type"] = Container.SEQUENTIAL.value
+            body["type"] = SEQUENTIAL.name
             body.value_locs = {**body.value_locs, "type": block.location}
-        inner = Scope(
-            values, scope.blocks, f"block {block.name} used at {item.loc}", scope.depth + 1
-        )
+        via = f"block {block.name} used at {item.loc}"
+        if scope.via:
+            via += f", inside {scope.via.removeprefix('block ')}"
+        inner = Scope(values, scope.blocks, via, scope.depth + 1, scope.top)
         decl = self.layer(body, block.location, inner, path, key)
-        return replace(decl, block=block.name, **meta)
+        use = Origin(item.loc, path, scope.via)
+        return replace(decl, block=block.name, use=use, **meta)
+
+    def _arguments(self, block: Block, item: YMap, scope: Scope, path: str) -> dict[str, Any]:
+        """The block body's variables: top-level vars, then the params (a given value is
+        evaluated where the block is used, a default in the block's own scope), then the
+        block's vars."""
+        values = dict(scope.top or {})
+        given = {name: self.value(item, name, scope, path) for name in block.params if name in item}
+        values.update(given)
+        for name, default in block.params.items():
+            if name in given:
+                continue
+            if default is None:
+                raise fail(f"block {block.name} needs parameter '{name}'", item.loc, path)
+            values[name] = self._subst(default, values, block.params.value_locs[name], path, True)
+        return self._block_vars(block.vars, values, path)
+
+    def _block_vars(self, local: YMap, values: dict[str, Any], path: str) -> dict[str, Any]:
+        for name, value in local.items():
+            self._identifier(name, local.key_locs[name], "variable")
+            values[name] = self._subst(value, values, local.value_locs[name], path, True)
+        return values
 
 
 def load(path: str | Path) -> Spec:

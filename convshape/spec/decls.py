@@ -1,4 +1,4 @@
-"""The checked, expanded spec: blocks, variables and ``repeat`` resolved, values coerced.
+"""Declarations: the checked, expanded spec (blocks, variables and ``repeat`` resolved).
 
 Shapes are not known here; the engine (:mod:`convshape.engine`) walks these declarations with
 the input shape, infers ``in_channels`` and friends, and predicts every output.
@@ -7,20 +7,10 @@ the input shape, infers ``in_channels`` and friends, and predicts every output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from convshape.errors import Location
 from convshape.layers import Layer, Shape
-
-
-class Container(StrEnum):
-    SEQUENTIAL = "Sequential"
-    RESIDUAL = "Residual"
-    CONCAT = "Concat"
-
-
-AUTO = "auto"  # `shortcut: auto`: 1x1 conv + BatchNorm when the body changes the shape
 
 
 @dataclass(frozen=True)
@@ -40,8 +30,11 @@ class Decl:
     origin: Origin
     name: str | None = None
     expect: tuple[int | None, ...] | None = None
+    expect_location: Location | None = None
     block: str | None = None  # the block this declaration instantiates
+    use: Origin | None = None  # where that block is used
     trainable: bool = True
+    allow: frozenset[str] = frozenset()  # warning codes allowed on this declaration
 
 
 @dataclass(frozen=True)
@@ -57,15 +50,25 @@ class SeqDecl(Decl):
 
 
 @dataclass(frozen=True)
-class ResidualDecl(Decl):
-    body: SeqDecl | None = None
-    shortcut: SeqDecl | str | None = None  # None: identity; AUTO: projection when needed
+class Branch:
+    """One path of a :class:`MergeDecl`: its module key and layers (None: the identity)."""
+
+    key: str
+    layers: SeqDecl | None
 
 
 @dataclass(frozen=True)
-class ConcatDecl(Decl):
-    branches: tuple[SeqDecl, ...] = ()
-    dim: int = 1
+class MergeDecl(Decl):
+    """A container whose branches all read the same input and whose outputs are merged.
+
+    ``kind`` is the container type's name (``Residual``, ``Concat``) in
+    :data:`convshape.containers.CONTAINERS`, which holds its rules; ``options`` its own settings
+    (``dim``, ``auto``).
+    """
+
+    kind: str = ""
+    branches: tuple[Branch, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,15 @@ class Spec:
     input_shape: Shape
     input_location: Location
     root: SeqDecl
+    unbatched: bool = False  # `input` has no batch dimension, on purpose
+    allow: frozenset[str] = frozenset()  # warning codes allowed for the whole file
+    expects: bool = True  # check `expect:` (off for a --batch re-run)
+
+
+def decl_type(decl: Decl) -> str:
+    """The type a declaration builds: the torch class of a leaf, else the container type."""
+    if isinstance(decl, LeafDecl):
+        return decl.cls.__name__
+    if isinstance(decl, MergeDecl):
+        return decl.kind
+    return "Sequential"

@@ -1,0 +1,215 @@
+"""Container types: one table, read by the spec parser, the engine and the builder.
+
+``Sequential`` runs its layers in a row. Every other container is a *merge*: each branch reads
+the same input and the branch outputs are merged (``add`` for ``Residual``, ``cat`` for
+``Concat``). An entry of :data:`CONTAINERS` says which YAML keys the container takes and how
+they become branches, how the outputs merge (the shape rule, refused where torch raises), and
+which class of :mod:`convshape.modules` builds it. Adding a container is adding an entry here
+and, when no existing module fits, a class in :mod:`convshape.modules`. Nothing here imports
+torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from convshape.errors import Location, ShapeError
+from convshape.layers import REGISTRY, Shape
+from convshape.layers.base import fmt
+from convshape.spec.decls import Branch, LeafDecl, MergeDecl, Origin, SeqDecl
+
+if TYPE_CHECKING:
+    from convshape.spec.yamlio import YMap
+
+AUTO = "auto"  # `shortcut: auto`: 1x1 conv + BatchNorm when the body changes the shape
+
+
+class Reader(Protocol):
+    """What a container type needs from the spec parser (:class:`convshape.spec.parse.Parser`)."""
+
+    def layer_list(self, items: Any, loc: Location, scope: Any, path: str, key: str) -> SeqDecl:
+        """A list of layer declarations as a Sequential."""
+        ...
+
+    def value(self, item: YMap, key: str, scope: Any, path: str) -> Any:
+        """The value of ``item[key]`` with variables substituted."""
+        ...
+
+    def fail(self, message: str, loc: Location, path: str) -> Exception:
+        """A located spec error."""
+        ...
+
+
+@dataclass(frozen=True)
+class ContainerType:
+    """The rules of one container type (the base is ``Sequential``)."""
+
+    name: str
+    keys: tuple[str, ...]  # its YAML keys, besides type/name/expect/repeat/trainable/allow
+    torch_class: str  # the class in convshape.modules that builds it
+    merges: ClassVar[bool] = False
+
+    def read(self, r: Reader, item: YMap, scope: Any, path: str) -> MergeDecl | SeqDecl:
+        """The declaration's container part (the caller adds key, origin and metadata)."""
+        seq = r.layer_list(item.get("layers"), item.loc, scope, f"{path}.layers", "")
+        return seq
+
+    def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
+        """The merged output shape of the branch outputs, or :class:`ShapeError`."""
+        raise NotImplementedError
+
+    def auto_branch(
+        self, decl: MergeDecl, shape: Shape, first: Shape, stride: tuple[int, ...] | None
+    ) -> SeqDecl | None:
+        """A branch written ``auto``, from the input shape, the first branch's output and its
+        stride (the product of its layers' strides per spatial dim; None: not only strides)."""
+        return None
+
+
+@dataclass(frozen=True)
+class ResidualType(ContainerType):
+    """``body(x) + shortcut(x)``; no shortcut is the identity, ``auto`` a projection."""
+
+    merges: ClassVar[bool] = True
+
+    def read(self, r: Reader, item: YMap, scope: Any, path: str) -> MergeDecl:
+        if "body" not in item:
+            raise r.fail("Residual needs a 'body' (a list of layers)", item.loc, path)
+        body = r.layer_list(item["body"], item.value_locs["body"], scope, f"{path}.body", "body")
+        shortcut: SeqDecl | None = None
+        auto = False
+        if item.get("shortcut") is not None:
+            loc = item.value_locs["shortcut"]
+            raw = r.value(item, "shortcut", scope, path)
+            if raw == AUTO:
+                auto = True
+            elif isinstance(raw, str):
+                raise r.fail(f"'shortcut' must be a list of layers or 'auto', got {raw!r}", loc,
+                             path)  # fmt: skip
+            else:
+                seq = r.layer_list(raw, loc, scope, f"{path}.shortcut", "shortcut")
+                shortcut = seq if seq.children else None
+        branches = (Branch("body", body), Branch("shortcut", shortcut))
+        return MergeDecl(key="", origin=body.origin, kind=self.name, branches=branches,
+                         options={"auto": auto})  # fmt: skip
+
+    def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
+        body, added = outs
+        if added != body:
+            shortcut = decl.branches[1].layers
+            what = "the shortcut" if shortcut is not None else "the identity shortcut"
+            raise ShapeError(
+                f"cannot add body and shortcut: body gives {fmt(body)}, {what} gives {fmt(added)}",
+                hint="use `shortcut: auto` for a 1x1 conv + BatchNorm projection"
+                if shortcut is None and not decl.options.get("auto")
+                else None,
+            )
+        return body
+
+    def auto_branch(
+        self, decl: MergeDecl, shape: Shape, first: Shape, stride: tuple[int, ...] | None
+    ) -> SeqDecl | None:
+        """`shortcut: auto`: identity if the body keeps the shape, else 1x1 conv (with the
+        body's stride) + BatchNorm."""
+        if not decl.options.get("auto") or first == shape:
+            return None
+        return projection(shape, first, stride, decl.origin)
+
+
+@dataclass(frozen=True)
+class ConcatType(ContainerType):
+    """``torch.cat([branch(x) for branch in branches], dim)``; ``[]`` is the identity."""
+
+    merges: ClassVar[bool] = True
+
+    def read(self, r: Reader, item: YMap, scope: Any, path: str) -> MergeDecl:
+        raw = item.get("branches")
+        if not isinstance(raw, list) or not raw:
+            where = item.value_locs.get("branches", item.loc)
+            raise r.fail("Concat needs 'branches': a list of layer lists", where, path)
+        locs = getattr(raw, "item_locs", None) or [item.value_locs["branches"]] * len(raw)
+        branches = tuple(
+            Branch(str(i), r.layer_list(b, locs[i], scope, f"{path}.branches[{i}]", str(i)))
+            for i, b in enumerate(raw)
+        )
+        dim = r.value(item, "dim", scope, path) if "dim" in item else 1
+        if type(dim) is not int:
+            raise r.fail(f"'dim' must be an int, got {dim!r}", item.value_locs["dim"], path)
+        origin = Origin(item.loc, path)
+        return MergeDecl(key="", origin=origin, kind=self.name, branches=branches,
+                         options={"dim": dim})  # fmt: skip
+
+    def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
+        return cat_shape(outs, decl.options["dim"])
+
+
+def cat_shape(outs: list[Shape], dim: int) -> Shape:
+    """``torch.cat``'s rule: equal ranks, equal sizes except along ``dim``."""
+    rank = len(outs[0])
+    if not -rank <= dim < rank:
+        raise ShapeError(f"Concat dim={dim} is out of range for rank-{rank} outputs")
+    dim %= rank
+    for i, out in enumerate(outs):
+        if len(out) != rank or any(
+            a != b for j, (a, b) in enumerate(zip(out, outs[0], strict=True)) if j != dim
+        ):
+            raise ShapeError(
+                f"branch {i} gives {fmt(out)}, branch 0 gives {fmt(outs[0])}: "
+                f"Concat needs every size equal except along dim {dim}",
+            )
+    total = sum(out[dim] for out in outs)
+    return (*outs[0][:dim], total, *outs[0][dim + 1 :])
+
+
+def projection(shape: Shape, out: Shape, stride: tuple[int, ...] | None, origin: Origin) -> SeqDecl:
+    """The 1x1 conv (with the body's stride) + BatchNorm that maps ``shape`` to ``out``.
+
+    Refused, with the body's output, when that projection does not give the body's spatial
+    size (an unpadded 3x3 conv, an upsampling or adaptive layer in the body): adding it would
+    hide a forgotten padding.
+    """
+    ndim = len(shape) - 2
+    conv, norm = REGISTRY.get(f"Conv{ndim}d"), REGISTRY.get(f"BatchNorm{ndim}d")
+    if len(out) != len(shape) or conv is None or norm is None:
+        raise ShapeError(
+            f"shortcut: auto needs a batched 1d-3d input with the body keeping the rank; "
+            f"got {fmt(shape)} -> {fmt(out)}"
+        )
+    projected = (
+        tuple((i - 1) // s + 1 for i, s in zip(shape[2:], stride, strict=True))
+        if stride is not None
+        else None
+    )
+    if projected != out[2:]:
+        steps = (
+            "its layers are not only strided windows"
+            if stride is None
+            else (f"a 1x1 conv with the body's stride {list(stride)} gives {list(projected or ())}")
+        )
+        raise ShapeError(
+            f"shortcut: auto cannot match the body: the body maps {fmt(shape)} to {fmt(out)}, "
+            f"and {steps}",
+            formula=["1x1 projection: size_out = floor((size_in - 1) / stride) + 1"],
+            hint="pad the body's convolutions so only their stride changes the size "
+            "(e.g. padding: 1 for a 3x3), or write the shortcut out",
+        )
+    where = Origin(origin.location, f"{origin.spec_path}.shortcut", origin.via)
+    args = {"out_channels": out[1], "kernel_size": 1, "stride": stride, "bias": False}
+    children = (
+        LeafDecl(key="0", origin=where, cls=conv, args=args),
+        LeafDecl(key="1", origin=where, cls=norm),
+    )
+    return SeqDecl(key="shortcut", origin=where, children=children)
+
+
+SEQUENTIAL = ContainerType("Sequential", ("layers",), "Sequential")
+CONTAINERS: Mapping[str, ContainerType] = {
+    c.name: c
+    for c in (
+        SEQUENTIAL,
+        ResidualType("Residual", ("body", "shortcut"), "Residual"),
+        ConcatType("Concat", ("branches", "dim"), "Concat"),
+    )
+}

@@ -1,0 +1,223 @@
+"""Warnings: legal torch that is almost always a mistake, each with a stable code and a fix.
+
+Every rule reads the engine's prediction (never recomputes a shape) and is one entry of
+:data:`RULES`. A spec allows a code for the whole file (top-level ``allow: [CS105]``) or on one
+layer or container (``allow: [CS104]`` on it, which covers what it holds). Nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from convshape.codes import CODES
+from convshape.engine import Node, Prediction
+from convshape.errors import ConvshapeError
+from convshape.layers.base import AXES, AXIS_WORDS, fmt, ntuple
+from convshape.spec.decls import Decl, decl_type
+
+
+class LintWarning(ConvshapeError):
+    """A finding that is not an error: exit 0 unless ``--strict``."""
+
+    def __init__(self, message: str, *, code: str = "", **more: Any) -> None:
+        super().__init__(message, **more)
+        self.code = code
+
+    @property
+    def headline(self) -> str:
+        head = super().headline
+        cut = len(head) - len(self.message)
+        return f"{head[:cut]}warning {self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    summary: str  # one line for `convshape layers`-style listings and the README
+    check: Callable[[Prediction], Iterator[tuple[Node | None, str, str]]]  # node, message, fix
+
+
+def _leaves_in_order(node: Node) -> Iterator[tuple[Node, Node]]:
+    """(sequence, child) for every child of every Sequential, depth first."""
+    for child in node.children:
+        if node.type_name == "Sequential":
+            yield node, child
+        yield from _leaves_in_order(child)
+
+
+def _unbatched(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
+    if p.spec.unbatched or p.root is None:
+        return
+    for leaf in p.root.leaves():
+        assert leaf.layer is not None
+        if leaf.layer.unbatched(leaf.input_shape):
+            shape = leaf.input_shape
+            yield (
+                leaf,
+                f"{leaf.type_name} reads its input {fmt(shape)} as one unbatched sample: the "
+                f"spec's input {fmt(p.spec.input_shape)} has no batch dimension",
+                f"write the batch first, input: {fmt((1, *p.spec.input_shape))}, or say "
+                "`unbatched: true` at the top of the spec if one sample is meant",
+            )
+            return
+
+
+def _forgotten_flatten(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
+    if p.root is None:
+        return
+    for seq, child in _leaves_in_order(p.root):
+        if child.type_name != "Linear" or len(child.input_shape) < 3:
+            continue
+        source = _feature_map_source(seq, child)
+        if source is not None:
+            yield (
+                child,
+                f"Linear on the {len(child.input_shape)}-D feature map {fmt(child.input_shape)} "
+                f"from {source.type_name} acts on the last (width) dimension only",
+                "put a Flatten before it (in_features is then inferred from C*H*W), or allow "
+                "CS102 here if a per-position Linear is meant",
+            )
+
+
+def _feature_map_source(seq: Node, child: Node) -> Node | None:
+    """The conv/pool/pad family layer whose output reaches ``child`` unchanged, if any."""
+    index = seq.children.index(child)
+    for before in reversed(seq.children[:index]):
+        layer = before.layer
+        if layer is None:
+            return before if before.type_name != "Sequential" else None
+        if layer.ndim > 0:
+            return before
+        if before.input_shape != before.output_shape:
+            return None
+    return None
+
+
+def _dropout_before_norm(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
+    if p.root is None:
+        return
+    for seq, child in _leaves_in_order(p.root):
+        if not child.type_name.startswith("BatchNorm"):
+            continue
+        index = seq.children.index(child)
+        for before in reversed(seq.children[:index]):
+            if before.layer is None or before.input_shape != before.output_shape:
+                break
+            if "Dropout" in before.type_name:
+                yield (
+                    before,
+                    f"{before.type_name} feeds {child.type_name} ({child.key}): the statistics "
+                    "BatchNorm learns in training no longer hold in eval (variance shift)",
+                    "move the dropout after the normalisation (or after the last BatchNorm)",
+                )
+                break
+
+
+def _windows(p: Prediction) -> Iterator[tuple[Node, tuple[int, ...], tuple[int, ...], Any]]:
+    """(leaf, kernel extent, stride, padding) of every conv and pooling window."""
+    if p.root is None:
+        return
+    for leaf in p.root.leaves():
+        layer = leaf.layer
+        assert layer is not None
+        stride = layer.window_stride()
+        if stride is None:
+            continue
+        kernel = ntuple(layer.kernel_size, layer.ndim)
+        dilation = ntuple(getattr(layer, "dilation", 1), layer.ndim)
+        extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+        yield leaf, extent, stride, getattr(layer, "padding", 0)
+
+
+def _skipping_stride(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
+    for leaf, extent, stride, _ in _windows(p):
+        assert leaf.layer is not None
+        for axis, k, s in zip(AXES[leaf.layer.ndim], extent, stride, strict=True):
+            if s > k > 1:  # a strided 1x1 conv is the usual downsampling projection
+                yield (
+                    leaf,
+                    f"stride {s} is larger than the kernel ({k}) along the {AXIS_WORDS[axis]}: "
+                    f"{s - k} of every {s} input positions are never read",
+                    f"use a kernel of at least {s} along the {AXIS_WORDS[axis]}, or stride {k}",
+                )
+                break
+
+
+def _dropped_border(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
+    for leaf, extent, stride, padding in _windows(p):
+        layer = leaf.layer
+        assert layer is not None
+        if getattr(layer, "ceil_mode", False) or isinstance(padding, str):
+            continue
+        pads = ntuple(padding, layer.ndim)
+        spatial = leaf.input_shape[-layer.ndim :]
+        axes = AXES[layer.ndim]
+        for axis, size, k, s, pad in zip(axes, spatial, extent, stride, pads, strict=True):
+            left_over = (size + 2 * pad - k) % s  # floor division's remainder
+            dropped = left_over - pad  # the padded positions among them cost nothing
+            if k >= s and size + 2 * pad >= k and dropped > 0:
+                yield (
+                    leaf,
+                    f"floor division drops the last {dropped} {AXIS_WORDS[axis]} position(s) "
+                    f"of {size}: ({size} + 2*{pad} - {k}) % {s} = {left_over}",
+                    "choose an input size that divides evenly, pad, or set ceil_mode: true "
+                    "(pooling)",
+                )
+                break
+
+
+_CHECKS = {
+    "CS101": _unbatched,
+    "CS102": _forgotten_flatten,
+    "CS103": _dropout_before_norm,
+    "CS104": _skipping_stride,
+    "CS105": _dropped_border,
+}
+RULES: dict[str, Rule] = {code: Rule(code, CODES[code], check) for code, check in _CHECKS.items()}
+
+
+def _allowed(code: str, node: Node | None, p: Prediction) -> bool:
+    if code in p.spec.allow:
+        return True
+    if node is None or p.root is None:
+        return False
+    return any(
+        code in n.decl.allow
+        for n in p.root.walk()
+        if n is node or node.path.startswith(n.path + ".") or not n.path
+    )
+
+
+def lint(prediction: Prediction) -> list[LintWarning]:
+    """Every warning of a successful prediction, located, minus the allowed ones."""
+    found: list[LintWarning] = []
+    for rule in RULES.values():
+        for node, message, fix in rule.check(prediction):
+            if _allowed(rule.code, node, prediction):
+                continue
+            warning = _located(LintWarning(message, code=rule.code, hint=fix), node, prediction)
+            assert isinstance(warning, LintWarning)
+            found.append(warning)
+    return found
+
+
+def _located(w: LintWarning, node: Node | None, p: Prediction) -> ConvshapeError:
+    if node is None:
+        return w.located(location=p.spec.input_location)
+    decl: Decl = node.decl
+    kind = decl_type(decl)
+    return w.located(
+        location=decl.origin.location,
+        layer_path=node.path,
+        spec_path=decl.origin.spec_path,
+        layer_name=decl.name,
+        layer_type=f"{decl.block}: {kind}" if decl.block else kind,
+        input_shape=node.input_shape,
+        via=decl.origin.via,
+    )
+
+
+__all__ = ["RULES", "LintWarning", "lint"]
