@@ -123,13 +123,9 @@ def _windows(p: Prediction) -> Iterator[tuple[Node, tuple[int, ...], tuple[int, 
     for leaf in p.root.leaves():
         layer = leaf.layer
         assert layer is not None
-        stride = layer.window_stride()
-        if stride is None:
-            continue
-        kernel = ntuple(layer.kernel_size, layer.ndim)
-        dilation = ntuple(getattr(layer, "dilation", 1), layer.ndim)
-        extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
-        yield leaf, extent, stride, getattr(layer, "padding", 0)
+        stride, extent = layer.window_stride(), layer.window_extent()
+        if stride is not None and extent is not None:
+            yield leaf, extent, stride, vars(layer).get("padding", 0)
 
 
 def _skipping_stride(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:

@@ -81,8 +81,18 @@ class Layer:
         """The stride per spatial dim of a conv or pooling window; None for other layers."""
         if not self.strided_window:
             return None
-        stride = getattr(self, "stride", None)
-        return ntuple(stride if stride is not None else self.kernel_size, self.ndim)
+        fields = vars(self)
+        stride = fields.get("stride")
+        return ntuple(stride if stride is not None else fields["kernel_size"], self.ndim)
+
+    def window_extent(self) -> tuple[int, ...] | None:
+        """``dilation * (kernel_size - 1) + 1`` per spatial dim of a conv or pooling window."""
+        if not self.strided_window:
+            return None
+        fields = vars(self)
+        kernel = ntuple(fields["kernel_size"], self.ndim)
+        dilation = ntuple(fields.get("dilation", 1), self.ndim)
+        return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments for the torch constructor."""
