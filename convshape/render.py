@@ -38,7 +38,7 @@ ASCII_MARKS = Marks("ok", "X")
 
 def marks_for(stream: IO[str] | Any) -> Marks:
     """✓/✗ where the stream's encoding can show them, else ASCII."""
-    encoding = getattr(stream, "encoding", None) or "ascii"
+    encoding = getattr(stream, "encoding", None) or "utf-8"  # a StringIO holds any text
     try:
         "".join(UNICODE_MARKS).encode(encoding)
     except (UnicodeEncodeError, LookupError):

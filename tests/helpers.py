@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from textwrap import dedent
+from typing import NamedTuple
 
 import convshape
+from convshape.cli import main
 from convshape.engine import Prediction
 from convshape.errors import ConvshapeError
 
@@ -49,3 +53,17 @@ def run_cli(*args: str, block_torch: bool = False, cwd: Path | None = None,
         env=environ,
         timeout=300,
     )
+
+
+class Outcome(NamedTuple):
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str) -> Outcome:
+    """``convshape ARGS`` in process, through ``main(argv)``: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    return Outcome(code, out.getvalue(), err.getvalue())

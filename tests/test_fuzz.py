@@ -4,39 +4,33 @@ Hypothesis writes specs (every registered layer type, containers, blocks, variab
 expressions), mostly plausible values of each argument's kind mixed with hostile ones (negative,
 huge, NaN, bools, strings, lists of the wrong length, code in ``${...}``), then mutates the YAML
 text (truncation, deleted and inserted characters, duplicated lines) or replaces it with random
-text and bytes. The CLI runs in-process, as the typer app (``catch_exceptions=False``) or as the
-console script's ``main``: an uncaught exception anywhere in the package fails the test with its
-traceback. The example counts are set here, not by the profile, so CI runs them in full: 1,300
-files without torch, 150 verified on the meta device.
+text and bytes. The CLI runs in process through ``main(argv)``: an uncaught exception anywhere in the package
+fails the test with its traceback. The example counts below are for the default profile
+(1,300 files without torch, 150 verified on the meta device); HYPOTHESIS_PROFILE scales them.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 import yaml
+from helpers import cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from convshape.cli import main
-from convshape.cli_app import app  # the typer app: every option, in-process
 from convshape.layers import REGISTRY
 from convshape.layers.kinds import required, schema
 
 
 def fuzz(examples: int) -> settings:
-    """Explicit counts, whatever the profile: CI runs the fuzz in full."""
+    """``examples`` under the default profile (200 examples a property), scaled by the one
+    loaded: quick runs fewer, thorough more."""
     return settings(
-        max_examples=examples,
+        max_examples=max(1, examples * settings().max_examples // 200),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
@@ -229,40 +223,19 @@ def mutated(draw: st.DrawFn, text: str) -> str:
 
 # ------------------------------------------------------------------------------ the CLI
 
-RUNNER = CliRunner()
-ENTRIES = st.sampled_from(["app", "main"])
-
 
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "spec.yaml"
 
 
-def invoke(entry: str, args: list[str]) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of the typer app, or of ``main``, the console script itself
-    (which runs a plain ``check --no-verify`` without typer). Exceptions propagate."""
-    if entry == "app":
-        result = RUNNER.invoke(app, args, catch_exceptions=False)
-        return result.exit_code, result.stdout, result.stderr
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        mock.patch.object(sys, "argv", ["convshape", *args]),
-        redirect_stdout(out),
-        redirect_stderr(err),
-        pytest.raises(SystemExit) as exited,
-    ):
-        main()
-    code = exited.value.code
-    return code if isinstance(code, int) else 1, out.getvalue(), err.getvalue()
-
-
-def check(path: Path, data: str | bytes, *options: str, entry: str = "app") -> None:
+def check(path: Path, data: str | bytes, *options: str) -> None:
     """Run ``convshape check`` on ``data``; exit 0 or 1, and the promised output either way."""
     if isinstance(data, bytes):
         path.write_bytes(data)
     else:
         path.write_text(data, encoding="utf-8")
-    code, stdout, stderr = invoke(entry, ["check", *options, str(path)])
+    code, stdout, stderr = cli("check", *options, str(path))
     assert code in (0, 1), (code, stdout, stderr)
     assert "Traceback" not in stdout + stderr
     event(f"exit {code}")  # --hypothesis-show-statistics: how far the files got
@@ -284,11 +257,10 @@ FORMATS = st.sampled_from([("-f", "table"), ("-f", "json"), ("-f", "markdown"), 
     spec=specs(hostile=True),
     flow=st.sampled_from([None, False, True]),
     options=FORMATS,
-    entry=ENTRIES,
 )
 def test_fuzz_generated_specs(spec_file: Path, spec: Any, flow: bool | None,
-                              options: tuple[str, ...], entry: str) -> None:  # fmt: skip
-    check(spec_file, to_yaml(spec, flow), "--no-verify", *options, entry=entry)
+                              options: tuple[str, ...]) -> None:  # fmt: skip
+    check(spec_file, to_yaml(spec, flow), "--no-verify", *options)
 
 
 @fuzz(500)
@@ -296,12 +268,10 @@ def test_fuzz_generated_specs(spec_file: Path, spec: Any, flow: bool | None,
     data=st.data(),
     spec=specs(hostile=True),
     flow=st.sampled_from([None, False, True]),
-    entry=ENTRIES,
 )
-def test_fuzz_mutated_yaml(spec_file: Path, data: st.DataObject, spec: Any, flow: bool | None,
-                           entry: str) -> None:  # fmt: skip
+def test_fuzz_mutated_yaml(spec_file: Path, data: st.DataObject, spec: Any, flow: bool | None) -> None:  # fmt: skip
     text = data.draw(mutated(to_yaml(spec, flow)))
-    check(spec_file, text, "--no-verify", "-f", "json", entry=entry)
+    check(spec_file, text, "--no-verify", "-f", "json")
 
 
 @fuzz(200)
@@ -313,7 +283,7 @@ def test_fuzz_mutated_yaml(spec_file: Path, data: st.DataObject, spec: Any, flow
     )
 )
 def test_fuzz_random_text_and_bytes(spec_file: Path, data: str | bytes) -> None:
-    check(spec_file, data, "--no-verify", "-q", entry="main")
+    check(spec_file, data, "--no-verify", "-q")
 
 
 @pytest.mark.torch

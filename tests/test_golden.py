@@ -1,25 +1,45 @@
-"""Golden table output at a fixed width with no colour, and the totals invariant."""
+"""Golden output: the plain table (our own format, for pipes and files), Markdown, and the
+invariant that leaf rows add up to the totals."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_cli
+from helpers import ROOT, cli
 
 GOLDEN = ROOT / "tests" / "golden"
-PLAIN = {"COLUMNS": "120", "NO_COLOR": "1"}
+UPDATE = os.environ.get("CONVSHAPE_UPDATE_GOLDEN") == "1"  # rewrite the files, then review
 
 
-def rows_and_totals(text: str) -> tuple[list[list[str]], int, int]:
-    rows = [
-        [cell.strip() for cell in line.split("|")]
-        for line in text.splitlines()
-        if line.count("|") == 6 and not line.lstrip().startswith("Layer")
-    ]
-    params = int(re.search(r"Total params: ([\d,]+)", text)[1].replace(",", ""))  # type: ignore[index]
-    macs = int(re.search(r"Total MACs: ([\d,]+)", text)[1].replace(",", ""))  # type: ignore[index]
-    return rows, params, macs
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs (CONVSHAPE_UPDATE_GOLDEN=1 rewrites it)"
+
+
+def columns(text: str) -> list[list[str]]:
+    """The table's cells, cut at the column positions the dashed rule shows."""
+    lines = text.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    spans = [m.span() for m in re.finditer("-+", lines[rule])]
+    rows = []
+    for line in lines[rule + 1 :]:
+        if line.startswith("Total params"):
+            break
+        padded = line.ljust(spans[-1][1])
+        rows.append([padded[a:b].strip() for a, b in spans])
+    return rows
+
+
+def totals(text: str) -> tuple[int, int]:
+    params = re.search(r"Total params: ([\d,]+)", text)
+    macs = re.search(r"Total MACs: ([\d,]+)", text)
+    assert params and macs
+    return int(params[1].replace(",", "")), int(macs[1].replace(",", ""))
 
 
 def leaf_sum(rows: list[list[str]], column: int) -> int:
@@ -31,29 +51,37 @@ def leaf_sum(rows: list[list[str]], column: int) -> int:
     ("config", "args"),
     [
         ("lenet5", ["--no-verify"]),
+        ("resnet18", ["--no-verify", "--depth", "2"]),
         pytest.param("resblk", ["--device", "meta"], marks=pytest.mark.torch),
     ],
 )
 def test_golden_table(config: str, args: list[str]) -> None:
-    proc = run_cli("check", *args, f"configs/{config}.yaml", env=PLAIN)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == (GOLDEN / f"{config}.txt").read_text()
-    assert not re.search("[\u2500-\u257f]", proc.stdout), "box-drawing characters without a tty"
-    assert "\x1b[" not in proc.stdout, "colour codes without a tty"
-    rows, params, macs = rows_and_totals(proc.stdout)
-    assert leaf_sum(rows, 4) == params
-    assert leaf_sum(rows, 5) == macs
+    out = cli("check", *args, f"configs/{config}.yaml")
+    assert out.code == 0, out.stderr
+    golden(f"{config}.txt", out.stdout)
+    assert not re.search("[\u2500-\u257f]", out.stdout), "box-drawing characters in a pipe"
+    assert "\x1b[" not in out.stdout, "colour codes in a pipe"
+    rows = columns(out.stdout)
+    params, macs = totals(out.stdout)
+    if "--depth" not in args:
+        assert leaf_sum(rows, 4) == params
+        assert leaf_sum(rows, 5) == macs
 
 
 def test_markdown_for_pull_requests() -> None:
-    proc = run_cli("check", "--no-verify", "-f", "markdown", "configs/lenet5.yaml", env=PLAIN)
-    assert proc.returncode == 0
-    assert "| Layer | Type | Input | Output | Params | MACs | OK |" in proc.stdout
-    assert "| `7` | Linear | [1, 400] | [1, 120] | 48,120 | 48,000 |  |" in proc.stdout
-    assert "- Total params: 61,706" in proc.stdout
+    out = cli("check", "--no-verify", "-f", "markdown", "configs/lenet5.yaml")
+    assert out.code == 0
+    assert "| Layer | Type | Input | Output | Params | MACs | OK |" in out.stdout
+    assert "| `7` | Linear | [1, 400] | [1, 120] | 48,120 | 48,000 |  |" in out.stdout
+    assert "- Total params: 61,706" in out.stdout
 
 
 def test_depth_hides_nested_rows() -> None:
-    proc = run_cli("check", "--no-verify", "--depth", "1", "configs/resnet18.yaml", env=PLAIN)
-    assert proc.returncode == 0
-    assert "BasicBlock" not in proc.stdout and "Stage (Sequential)" in proc.stdout
+    out = cli("check", "--no-verify", "--depth", "1", "configs/resnet18.yaml")
+    assert out.code == 0
+    assert "BasicBlock" not in out.stdout and "Stage (Sequential)" in out.stdout
+
+
+def test_golden_files_are_all_used() -> None:
+    used = {"lenet5.txt", "resnet18.txt", "resblk.txt"}
+    assert {p.name for p in Path(GOLDEN).glob("*.txt")} == used

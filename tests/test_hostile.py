@@ -12,18 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import error_of, predict_text, run_cli, write
-from typer.testing import CliRunner
+from helpers import cli, error_of, predict_text, run_cli, write
 
-from convshape.cli_app import app  # the typer app: every option, in-process
 from convshape.errors import ErrorKind
 from convshape.spec.names import RESERVED_NAMES
 
 
 def check(*args: str) -> tuple[int, str]:
     """``convshape check ARGS`` in-process: (exit code, stderr)."""
-    result = CliRunner().invoke(app, ["check", *args], catch_exceptions=False)
-    return result.exit_code, result.stderr
+    outcome = cli("check", *args)
+    return outcome.code, outcome.stderr
 
 
 def check_text(tmp_path: Path, text: str | bytes, *args: str) -> tuple[Path, int, str]:

@@ -8,13 +8,19 @@ iterative loop, so that:
 - nesting depth is bounded and alias expansion is budgeted (a billion-laughs file is refused
   after reading it once, before anything walks it);
 - YAML 1.1 surprises are resolved as users expect: ``1e-5`` is a float, only true/false are
-  booleans (``no`` stays the string ``"no"``), ``010`` is 10.
+  booleans (``no`` stays the string ``"no"``), ``010`` is 10; an explicit standard tag is
+  honoured (``!!int "8"`` is 8, ``!!str 8`` is ``"8"``);
+- line numbers are those of an editor that breaks lines on ``\n`` only: U+2028, U+2029 and
+  U+0085, which PyYAML (YAML 1.1) takes for line breaks, are ordinary characters, as in YAML 1.2;
+- the work is linear in the size of the text, however many ``${...}`` a line holds.
 """
 
 from __future__ import annotations
 
 import re
 import stat
+from bisect import bisect_left
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,19 @@ _STD = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {None, "!", *(_STD + t for t in ("str", "int", "float", "bool", "null"))}
 _COLLECTION_TAGS = {None, "!", _STD + "map", _STD + "seq"}
 _INT = re.compile(r"[-+]?[0-9][0-9_]*")
-_FLOAT = re.compile(r"[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?")
+# one way to match each text (no ``[0-9_]*\.?[0-9_]*``): "1111...1x" fails in linear time
+_FLOAT = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?")
+_BASED_INT = re.compile(r"([-+]?)0([xob])([0-9a-fA-F_]+)")  # !!int 0x1F, 0o17 (1.2), 0b101 (1.1)
+_BASES = {"x": 16, "o": 8, "b": 2}
+_BOOLS = {  # YAML 1.2 core, and the 1.1 words, for an explicit !!bool only
+    **dict.fromkeys(
+        ("true", "True", "TRUE", "yes", "Yes", "YES", "y", "Y", "on", "On", "ON"), True
+    ),
+    **dict.fromkeys(
+        ("false", "False", "FALSE", "no", "No", "NO", "n", "N", "off", "Off", "OFF"), False
+    ),
+}
+_NULLS = ("", "~", "null", "Null", "NULL")
 _SPECIAL = {
     ".inf": float("inf"),
     "+.inf": float("inf"),
@@ -46,30 +64,42 @@ _SPECIAL = {
 
 
 class YMap(dict[str, Any]):
-    """A mapping with the location of itself, of each key and of each value."""
+    """A mapping with the location of itself, of each key and of each value.
+
+    The reader also sets ``nodes`` (after alias expansion) and ``depth`` (levels of nesting):
+    substitution keeps a value it builds from these within the same budgets.
+    """
 
     loc: Location
     key_locs: dict[str, Location]
     value_locs: dict[str, Location]
+    nodes: int
+    depth: int
 
 
 class YList(list[Any]):
-    """A sequence with the location of itself and of each item."""
+    """A sequence with the location of itself and of each item (and ``nodes``, ``depth``)."""
 
     loc: Location
     item_locs: list[Location]
+    nodes: int
+    depth: int
 
 
 _EXPR = re.compile(r"\$\{[^{}\n]*\}")
+_SPECIAL_CHAR = re.compile(r"[$#'\"]")  # what _quote_line looks at
 _SCALAR_START = ":,[{-"
 _SCALAR_END = ",]}#"
 Shifts = dict[int, list[int]]  # 0-based line -> columns (after quoting) where a quote was added
+Restore = dict[int, int] | None  # str.translate table: stand-in character -> the user's
+_BREAKS = "\u2028\u2029\x85"  # line breaks to YAML 1.1 (PyYAML), not to YAML 1.2 or editors
+_PRIVATE_USE = (range(0xE000, 0xF900), range(0xF0000, 0xFFFFE))  # printable to YAML
 
 
 def loc_of(mark: Any, file: str, shifts: Shifts | None = None) -> Location:
     column = mark.column
     if shifts and mark.line in shifts:
-        column -= sum(1 for added in shifts[mark.line] if added < column)
+        column -= bisect_left(shifts[mark.line], column)  # the quotes added before it (sorted)
     return Location(file, mark.line + 1, column + 1)
 
 
@@ -83,29 +113,41 @@ def _neighbour(line: str, i: int, step: int) -> str:
 
 
 def _quote_line(line: str) -> tuple[str, list[int]]:
+    """The line with each whole-scalar ``${...}`` quoted, and the columns of the added quotes.
+
+    Linear in the line's length: a regex jumps from one quote, ``#`` or ``$`` to the next, a
+    quoted part is skipped with one ``find``, the text is copied in runs with the output length
+    counted as it grows, and each neighbour scan crosses only the blanks next to a scalar.
+    """
     out: list[str] = []
     added: list[int] = []
-    quote = ""
+    size = 0  # len("".join(out)), kept as it grows
+    copied = 0  # line[copied:i] is still to copy
     i = 0
-    while i < len(line):
+    while (found := _SPECIAL_CHAR.search(line, i)) is not None:
+        i = found.start()
         c = line[i]
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"" and _neighbour(line, i - 1, -1) in ("", *_SCALAR_START):
-            quote = c
-        elif c == "#" and (i == 0 or line[i - 1].isspace()):
-            out.append(line[i:])
-            break
-        elif c == "$" and _neighbour(line, i - 1, -1) in ("", *_SCALAR_START):
+        if c == "#":
+            if i == 0 or line[i - 1].isspace():
+                break  # a comment: copied as it is
+        elif _neighbour(line, i - 1, -1) in ("", *_SCALAR_START):
+            if c != "$":  # a quoted scalar: skip to its closing quote
+                end = line.find(c, i + 1)
+                if end < 0:
+                    break
+                i = end + 1
+                continue
             m = _EXPR.match(line, i)
             if m and _neighbour(line, m.end(), 1) in ("", *_SCALAR_END):
-                start = sum(map(len, out))
-                added += [start, start + len(m.group()) + 1]
+                out.append(line[copied:i])
+                size += i - copied
+                added += [size, size + len(m.group()) + 1]
                 out.append(f'"{m.group()}"')
-                i = m.end()
+                size += len(m.group()) + 2
+                i = copied = m.end()
                 continue
-        out.append(c)
         i += 1
+    out.append(line[copied:])
     return "".join(out), added
 
 
@@ -127,13 +169,16 @@ def quote_expressions(text: str) -> tuple[str, Shifts]:
     return "\n".join(lines), shifts
 
 
-def _scalar(event: yaml.ScalarEvent, file: str) -> Any:
-    if event.tag not in _ALLOWED_TAGS:
-        raise YamlError(f"tag {event.tag} is not allowed: convshape reads plain data only")
-    text = event.value
-    if event.style or event.tag == _STD + "str":  # quoted or !!str: a string
+def _scalar(event: yaml.ScalarEvent, text: str) -> Any:
+    """The value of a scalar whose (restored) text is ``text``."""
+    tag = event.tag
+    if tag not in _ALLOWED_TAGS:
+        raise YamlError(f"tag {tag} is not allowed: convshape reads plain data only")
+    if tag not in (None, "!"):  # an explicit standard tag: that type, quoted or not
+        return _tagged(tag.removeprefix(_STD), text)
+    if event.style:  # quoted: a string
         return text
-    if event.tag == _STD + "null" or text in ("", "~", "null", "Null", "NULL"):
+    if text in _NULLS:
         return None
     if text in ("true", "True", "TRUE"):
         return True
@@ -146,33 +191,91 @@ def _scalar(event: yaml.ScalarEvent, file: str) -> Any:
     return _SPECIAL.get(text.lower(), text)
 
 
+def _tagged(kind: str, text: str) -> Any:
+    """``!!str``, ``!!int``, ``!!float``, ``!!bool`` or ``!!null`` applied to ``text``."""
+    if kind == "str":
+        return text
+    if kind == "null" and text in _NULLS:
+        return None
+    if kind == "bool" and text in _BOOLS:
+        return _BOOLS[text]
+    if kind == "int" and _INT.fullmatch(text):
+        return _int(text)
+    if kind == "int" and (based := _BASED_INT.fullmatch(text)):
+        return _based_int(text, *based.groups())
+    if kind == "float" and text.lower() in _SPECIAL:
+        return _SPECIAL[text.lower()]
+    if kind == "float" and _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+        return float(text.replace("_", ""))
+    noun = {"int": "an integer", "float": "a number", "bool": "true or false", "null": "null"}
+    shown = text if len(text) <= 30 else f"{text[:20]}... ({len(text)} characters)"
+    raise YamlError(f"!!{kind} {shown!r} is not {noun[kind]}")
+
+
 def _int(text: str) -> int:
-    """An integer literal, refused past 64 bits before Python converts it (no 10**5000)."""
+    """An integer literal, refused past 64 bits before Python converts it (no 10**5000).
+
+    Only the significant digits are converted: ``000...0003`` (thousands of zeros) is 3, not
+    Python's "exceeds the limit (4300 digits)".
+    """
     digits = text.replace("_", "").lstrip("+-").lstrip("0")
-    value = int(text.replace("_", "")) if len(digits) <= len(str(MAX_INT)) else None
+    sign = -1 if text.startswith("-") else 1
+    value = sign * int(digits or "0") if len(digits) <= len(str(MAX_INT)) else None
     if value is None or abs(value) > MAX_INT:
         shown = text if len(text) <= 30 else f"{text[:20]}... ({len(digits)} digits)"
         raise YamlError(f"integer {shown} is out of range: convshape reads 64-bit integers")
     return value
 
 
+def _based_int(text: str, sign: str, base: str, body: str) -> int:
+    """``!!int 0x1F`` (or 0o, 0b): 64-bit, digits checked before conversion."""
+    digits = body.replace("_", "").lstrip("0") or "0"
+    try:
+        value = int(digits, _BASES[base]) if len(digits) <= 64 else None
+    except ValueError:  # 0b2, 0o9, 0oF
+        raise YamlError(f"!!int {text!r} is not an integer") from None
+    if value is None or value > MAX_INT:
+        shown = text if len(text) <= 30 else f"{text[:20]}... ({len(digits)} digits)"
+        raise YamlError(f"integer {shown} is out of range: convshape reads 64-bit integers")
+    return -value if sign == "-" else value
+
+
 def _ctx(mark: Any, file: str, shifts: Shifts | None = None) -> ErrorContext:
     return ErrorContext(location=loc_of(mark, file, shifts))
+
+
+class _Frame:
+    """A collection being read: its expanded node count, depth below it, keys from ``<<``."""
+
+    __slots__ = ("anchor", "container", "depth", "key", "mark", "merged", "nodes")
+
+    def __init__(self, container: YMap | YList, anchor: str | None, mark: Any) -> None:
+        self.container = container
+        self.nodes = 1
+        self.depth = 0  # the deepest child's depth (a scalar's is 0)
+        self.anchor = anchor
+        self.key: tuple[Any, Location] | None = None  # a key whose value comes next
+        self.mark = mark
+        self.merged: set[str] = set()  # keys a ``<<`` put here, which an explicit key overrides
 
 
 class _Builder:
     """Folds the event stream into YMap/YList/scalars, with the safety limits."""
 
-    def __init__(self, file: str, shifts: Shifts | None = None) -> None:
+    def __init__(self, file: str, shifts: Shifts | None = None, restore: Restore = None) -> None:
         self.file = file
         self.shifts = shifts
-        self.anchors: dict[str, tuple[Any, int]] = {}  # value, expanded node count
-        self.stack: list[list[Any]] = []  # [container, size, anchor, pending key]
+        self.restore = restore
+        self.anchors: dict[str, tuple[Any, int, int]] = {}  # value, expanded nodes, depth
+        self.stack: list[_Frame] = []
         self.nodes = 0
         self.root: Any = None
         self.done = False
 
-    def _add(self, value: Any, size: int, mark: Any) -> None:
+    def restored(self, text: str) -> str:
+        return text.translate(self.restore) if self.restore else text
+
+    def _add(self, value: Any, size: int, depth: int, mark: Any) -> None:
         self.nodes += size
         if self.nodes > MAX_NODES:
             raise YamlError(
@@ -184,30 +287,36 @@ class _Builder:
             self.root, self.done = value, True
             return
         frame = self.stack[-1]
-        container = frame[0]
-        frame[1] += size
+        frame.nodes += size
+        frame.depth = max(frame.depth, depth)
         here = loc_of(mark, self.file, self.shifts)
+        container = frame.container
         if isinstance(container, YList):
             container.append(value)
             container.item_locs.append(here)
-        elif frame[3] is None:
-            frame[3] = (value, here)  # a key; its value comes next
+        elif frame.key is None:
+            frame.key = (value, here)  # a key; its value comes next
         else:
-            key, key_loc = frame[3]
-            frame[3] = None
-            self._set(container, key, key_loc, value, here)
+            key, key_loc = frame.key
+            frame.key = None
+            self._set(frame, key, key_loc, value, here)
 
-    def _set(self, m: YMap, key: Any, key_loc: Location, value: Any, here: Location) -> None:
+    def _set(self, frame: _Frame, key: Any, key_loc: Location, value: Any, here: Location) -> None:
+        m = frame.container
+        assert isinstance(m, YMap)
         if key == "<<" and isinstance(value, YMap | YList):
             for part in value if isinstance(value, YList) else [value]:
                 for k, v in part.items() if isinstance(part, YMap) else []:
-                    if k not in m:
+                    if k not in m:  # explicit keys, and earlier merges, win
                         m[k], m.key_locs[k], m.value_locs[k] = v, key_loc, part.value_locs[k]
+                        frame.merged.add(k)
             return
         if not isinstance(key, str | int | float | bool) or isinstance(key, bool):
             raise YamlError("mapping keys must be plain strings", context=_at(key_loc))
         key = str(key)
-        if key in m:
+        if key in frame.merged:  # YAML: an explicit key overrides a merged one, in any order
+            frame.merged.discard(key)
+        elif key in m:
             first = m.key_locs[key]
             raise YamlError(
                 f"duplicate key '{key}' (first at line {first.line}, column {first.column})",
@@ -216,9 +325,13 @@ class _Builder:
         m[key], m.key_locs[key], m.value_locs[key] = value, key_loc, here
 
     def _open(self, container: YMap | YList, event: Any) -> None:
-        if event.tag not in _COLLECTION_TAGS:
+        kind = _STD + ("map" if isinstance(container, YMap) else "seq")
+        if event.tag not in (None, "!", kind):
+            what = "mapping" if isinstance(container, YMap) else "sequence"
             raise YamlError(
-                f"tag {event.tag} is not allowed: convshape reads plain data only",
+                f"tag {event.tag} is not allowed on a {what}"
+                if event.tag in _COLLECTION_TAGS
+                else f"tag {event.tag} is not allowed: convshape reads plain data only",
                 context=_ctx(event.start_mark, self.file, self.shifts),
             )
         if len(self.stack) >= MAX_DEPTH:
@@ -227,27 +340,34 @@ class _Builder:
                 context=_ctx(event.start_mark, self.file, self.shifts),
             )
         container.loc = loc_of(event.start_mark, self.file, self.shifts)
-        self.stack.append([container, 1, event.anchor, None, event.start_mark])
+        self.stack.append(_Frame(container, event.anchor, event.start_mark))
 
     def feed(self, event: Any) -> None:
         if isinstance(event, yaml.ScalarEvent):
             try:
-                value = _scalar(event, self.file)
+                value = _scalar(event, self.restored(event.value))
             except YamlError as exc:
                 raise exc.located(
                     location=loc_of(event.start_mark, self.file, self.shifts)
                 ) from None
             if event.anchor:
-                self.anchors[event.anchor] = (value, 1)
-            self._add(value, 1, event.start_mark)
+                self.anchors[event.anchor] = (value, 1, 0)
+            self._add(value, 1, 0, event.start_mark)
         elif isinstance(event, yaml.AliasEvent):
+            name = self.restored(event.anchor or "")
             if event.anchor not in self.anchors:
                 raise YamlError(
-                    f"alias *{event.anchor} refers to an anchor that is not complete here",
+                    f"alias *{name} refers to an anchor that is not complete here",
                     context=_ctx(event.start_mark, self.file, self.shifts),
                 )
-            value, size = self.anchors[event.anchor]
-            self._add(value, size, event.start_mark)
+            value, size, depth = self.anchors[event.anchor]
+            if len(self.stack) + depth > MAX_DEPTH:  # the value was built, and checked, elsewhere
+                raise YamlError(
+                    f"nesting deeper than {MAX_DEPTH} levels: alias *{name} puts {depth} levels "
+                    f"at depth {len(self.stack)}",
+                    context=_ctx(event.start_mark, self.file, self.shifts),
+                )
+            self._add(value, size, depth, event.start_mark)
         elif isinstance(event, yaml.MappingStartEvent):
             ymap = YMap()
             ymap.key_locs, ymap.value_locs = {}, {}
@@ -257,11 +377,13 @@ class _Builder:
             ylist.item_locs = []
             self._open(ylist, event)
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-            container, size, anchor, _, mark = self.stack.pop()
+            frame = self.stack.pop()
+            container, size, depth = frame.container, frame.nodes, frame.depth + 1
+            container.nodes, container.depth = size, depth
             self.nodes -= size - 1  # children were counted as they came in
-            if anchor:
-                self.anchors[anchor] = (container, size)
-            self._add(container, size, mark)
+            if frame.anchor:
+                self.anchors[frame.anchor] = (container, size, depth)
+            self._add(container, size, depth, frame.mark)
         elif isinstance(event, yaml.DocumentStartEvent) and self.done:
             raise YamlError(
                 "a spec file holds one YAML document; found a second '---'",
@@ -273,31 +395,52 @@ def _at(loc: Location) -> ErrorContext:
     return ErrorContext(location=loc)
 
 
+def hide_breaks(text: str) -> tuple[str, Restore]:
+    """``text`` with U+2028, U+2029 and U+0085 replaced by unused private-use characters.
+
+    PyYAML follows YAML 1.1, where these three are line breaks: one in a comment ends the
+    comment (what follows it is read as YAML) and every later line number is one more than the
+    editor shows. YAML 1.2 and editors that break lines on ``\n`` take them for ordinary
+    characters; so does convshape: parsed as stand-ins of the same length (columns are kept),
+    each is restored in the values. Returns the text and the table that restores them.
+    """
+    if not any(c in text for c in _BREAKS):
+        return text, None
+    used = set(text)
+    free = (c for c in chain(*_PRIVATE_USE) if chr(c) not in used)
+    stand_ins = [next(free, None) for _ in _BREAKS]
+    if None in stand_ins:  # every private-use character is in the file: leave it as it is
+        return text, None
+    hide = {ord(b): c for b, c in zip(_BREAKS, stand_ins, strict=True)}
+    return text.translate(hide), {c: b for b, c in hide.items() if c is not None}
+
+
 def parse_text(text: str, file: str) -> Any:
     """The document's plain data (YMap / YList / scalar), or a located :class:`YamlError`."""
+    text, restore = hide_breaks(text)
     text, shifts = quote_expressions(text)
     try:
-        return _fold(text, file, shifts, _Loader)
+        return _fold(text, file, shifts, _Loader, restore)
     except _ScannerDepth:
         # libyaml >= 0.2.5 (bundled by PyYAML 6.0.4) stops its look-ahead scanner at nesting
         # depth 1000 with its own message, before a single event reaches MAX_DEPTH here. The
         # pure-Python parser has no such limit and looks ahead at most 1024 characters, so it
         # hands us the events that cross MAX_DEPTH, and the message stays ours and located.
-        return _fold(text, file, shifts, yaml.SafeLoader)
+        return _fold(text, file, shifts, yaml.SafeLoader, restore)
 
 
 class _ScannerDepth(Exception):
     """libyaml refused a nesting depth before convshape could (see :func:`parse_text`)."""
 
 
-def _fold(text: str, file: str, shifts: Shifts, loader: Any) -> Any:
-    builder = _Builder(file, shifts)
+def _fold(text: str, file: str, shifts: Shifts, loader: Any, restore: Restore = None) -> Any:
+    builder = _Builder(file, shifts, restore)
     try:
         for event in yaml.parse(text, Loader=loader):
             builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        message = (exc.problem or exc.context or "invalid YAML").strip()
+        message = builder.restored((exc.problem or exc.context or "invalid YAML").strip())
         if "maximum nesting depth" in message and loader is not yaml.SafeLoader:
             raise _ScannerDepth from None
         context = _ctx(mark, file, shifts) if mark else None
