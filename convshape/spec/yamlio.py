@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - pure-Python PyYAML build
 MAX_DEPTH = 64
 MAX_NODES = 200_000  # after alias expansion
 MAX_BYTES = 5_000_000
+MAX_TEXT = MAX_BYTES  # characters of strings after alias expansion: no more than a file holds
 MAX_INT = 2**63 - 1  # torch sizes are int64
 
 _STD = "tag:yaml.org,2002:"
@@ -66,8 +67,9 @@ _SPECIAL = {
 class YMap(dict[str, Any]):
     """A mapping with the location of itself, of each key and of each value.
 
-    The reader also sets ``nodes`` (after alias expansion) and ``depth`` (levels of nesting):
-    substitution keeps a value it builds from these within the same budgets.
+    The reader also sets ``nodes`` and ``chars`` (nodes, and characters of its strings, after
+    alias expansion) and ``depth`` (levels of nesting): substitution keeps a value it builds
+    from these within the same budgets.
     """
 
     loc: Location
@@ -75,15 +77,18 @@ class YMap(dict[str, Any]):
     value_locs: dict[str, Location]
     nodes: int
     depth: int
+    chars: int
 
 
 class YList(list[Any]):
-    """A sequence with the location of itself and of each item (and ``nodes``, ``depth``)."""
+    """A sequence with the location of itself and of each item (and ``nodes``, ``depth``,
+    ``chars`` as a :class:`YMap`)."""
 
     loc: Location
     item_locs: list[Location]
     nodes: int
     depth: int
+    chars: int
 
 
 _EXPR = re.compile(r"\$\{[^{}\n]*\}")
@@ -245,13 +250,14 @@ def _ctx(mark: Any, file: str, shifts: Shifts | None = None) -> ErrorContext:
 
 
 class _Frame:
-    """A collection being read: its expanded node count, depth below it, keys from ``<<``."""
+    """A collection being read: its expanded size, depth below it, keys from ``<<``."""
 
-    __slots__ = ("anchor", "container", "depth", "key", "mark", "merged", "nodes")
+    __slots__ = ("anchor", "chars", "container", "depth", "key", "mark", "merged", "nodes")
 
     def __init__(self, container: YMap | YList, anchor: str | None, mark: Any) -> None:
         self.container = container
         self.nodes = 1
+        self.chars = 0
         self.depth = 0  # the deepest child's depth (a scalar's is 0)
         self.anchor = anchor
         self.key: tuple[Any, Location] | None = None  # a key whose value comes next
@@ -266,21 +272,25 @@ class _Builder:
         self.file = file
         self.shifts = shifts
         self.restore = restore
-        self.anchors: dict[str, tuple[Any, int, int]] = {}  # value, expanded nodes, depth
+        self.anchors: dict[str, tuple[Any, int, int, int]] = {}  # value, nodes, depth, chars
         self.stack: list[_Frame] = []
         self.nodes = 0
+        self.chars = 0
         self.root: Any = None
         self.done = False
 
     def restored(self, text: str) -> str:
         return text.translate(self.restore) if self.restore else text
 
-    def _add(self, value: Any, size: int, depth: int, mark: Any) -> None:
+    def _add(self, value: Any, size: int, depth: int, chars: int, mark: Any) -> None:
+        """Add a value of ``size`` nodes (expanded), ``depth`` levels and ``chars`` characters."""
         self.nodes += size
-        if self.nodes > MAX_NODES:
+        self.chars += chars
+        if self.nodes > MAX_NODES or self.chars > MAX_TEXT:
+            what = f"{MAX_NODES:,} nodes" if self.nodes > MAX_NODES else f"{MAX_TEXT:,} characters"
             raise YamlError(
-                f"the document expands to more than {MAX_NODES:,} nodes "
-                "(alias expansion bomb?); refusing to read it",
+                f"the document expands to more than {what} (alias expansion bomb?); "
+                "refusing to read it",
                 context=_ctx(mark, self.file, self.shifts),
             )
         if not self.stack:
@@ -288,6 +298,7 @@ class _Builder:
             return
         frame = self.stack[-1]
         frame.nodes += size
+        frame.chars += chars
         frame.depth = max(frame.depth, depth)
         here = loc_of(mark, self.file, self.shifts)
         container = frame.container
@@ -350,9 +361,10 @@ class _Builder:
                 raise exc.located(
                     location=loc_of(event.start_mark, self.file, self.shifts)
                 ) from None
+            chars = len(value) if isinstance(value, str) else 0
             if event.anchor:
-                self.anchors[event.anchor] = (value, 1, 0)
-            self._add(value, 1, 0, event.start_mark)
+                self.anchors[event.anchor] = (value, 1, 0, chars)
+            self._add(value, 1, 0, chars, event.start_mark)
         elif isinstance(event, yaml.AliasEvent):
             name = self.restored(event.anchor or "")
             if event.anchor not in self.anchors:
@@ -360,14 +372,14 @@ class _Builder:
                     f"alias *{name} refers to an anchor that is not complete here",
                     context=_ctx(event.start_mark, self.file, self.shifts),
                 )
-            value, size, depth = self.anchors[event.anchor]
+            value, size, depth, chars = self.anchors[event.anchor]
             if len(self.stack) + depth > MAX_DEPTH:  # the value was built, and checked, elsewhere
                 raise YamlError(
                     f"nesting deeper than {MAX_DEPTH} levels: alias *{name} puts {depth} levels "
                     f"at depth {len(self.stack)}",
                     context=_ctx(event.start_mark, self.file, self.shifts),
                 )
-            self._add(value, size, depth, event.start_mark)
+            self._add(value, size, depth, chars, event.start_mark)
         elif isinstance(event, yaml.MappingStartEvent):
             ymap = YMap()
             ymap.key_locs, ymap.value_locs = {}, {}
@@ -378,12 +390,18 @@ class _Builder:
             self._open(ylist, event)
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
             frame = self.stack.pop()
-            container, size, depth = frame.container, frame.nodes, frame.depth + 1
-            container.nodes, container.depth = size, depth
+            container, size, depth, chars = (
+                frame.container,
+                frame.nodes,
+                frame.depth + 1,
+                frame.chars,
+            )
+            container.nodes, container.depth, container.chars = size, depth, chars
             self.nodes -= size - 1  # children were counted as they came in
+            self.chars -= chars
             if frame.anchor:
-                self.anchors[frame.anchor] = (container, size, depth)
-            self._add(container, size, depth, frame.mark)
+                self.anchors[frame.anchor] = (container, size, depth, chars)
+            self._add(container, size, depth, chars, frame.mark)
         elif isinstance(event, yaml.DocumentStartEvent) and self.done:
             raise YamlError(
                 "a spec file holds one YAML document; found a second '---'",
