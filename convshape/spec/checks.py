@@ -8,7 +8,7 @@ from typing import Any
 
 from convshape.errors import Location, SpecError
 from convshape.layers import REGISTRY
-from convshape.spec.expr import substitute
+from convshape.spec.expr import build_list, substitute
 
 
 def fail(message: str, location: Location, path: str = "", **more: Any) -> SpecError:
@@ -36,10 +36,26 @@ def type_hint(item: Mapping[str, Any]) -> str | None:
 
 
 def substitute_deep(value: Any, scope: Mapping[str, Any]) -> Any:
-    """:func:`substitute` through lists (``kernel_size: [$k, $k]``); layer lists keep locations."""
-    if isinstance(value, list):
-        items = [substitute_deep(v, scope) for v in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
-            return value  # unchanged: keep the YList and its locations
-        return items
-    return substitute(value, scope)
+    """:func:`substitute` through lists (``kernel_size: [$k, $k]``); layer lists keep locations.
+
+    Iterative, so no nesting makes it recurse; a list it builds is a :func:`build_list`, which
+    keeps it within the YAML reader's budgets (nodes, depth, characters).
+    """
+    if not isinstance(value, list):
+        return substitute(value, scope)
+    stack: list[tuple[list[Any], list[Any]]] = [(value, [])]  # a list, its items done so far
+    while True:
+        source, items = stack[-1]
+        if len(items) < len(source):
+            item = source[len(items)]
+            if isinstance(item, list):
+                stack.append((item, []))
+            else:
+                items.append(substitute(item, scope))
+            continue
+        stack.pop()
+        unchanged = all(a is b for a, b in zip(items, source, strict=True))
+        result = source if unchanged else build_list(items)  # unchanged: the YList, located
+        if not stack:
+            return result
+        stack[-1][1].append(result)
