@@ -2,6 +2,11 @@
 
 ``Conv2d(16, 33, 3, stride=2)`` is parsed with :mod:`ast` and only literals are accepted
 (numbers, strings, True/False/None, lists and tuples of those): nothing is ever evaluated.
+
+The budgets of a spec hold here too: the expression is at most ``MAX_EXPR_LENGTH``
+characters and ``MAX_EXPR_DEPTH`` levels deep, every integer (an argument or an ``--input``
+size) fits in 64 bits (``MAX_INT``, checked before Python converts a long digit string), and
+the input and output hold at most 2**63 - 1 elements, as torch tensors do.
 """
 
 from __future__ import annotations
@@ -9,13 +14,19 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from convshape.engine import _within_int64
 from convshape.errors import ConvshapeError, SpecError
 from convshape.layers import REGISTRY, Layer, Shape, coerce, make
 from convshape.layers.base import forward_shape
 from convshape.layers.kinds import schema
+from convshape.spec.expr import MAX_EXPR_LENGTH, parse_expression
+from convshape.spec.yamlio import MAX_INT
+
+_INT = re.compile(r"[-+]?\d[\d_]*")  # what int() reads (Unicode digits too)
 
 
 @dataclass(frozen=True)
@@ -60,18 +71,48 @@ def layer_type(name: str) -> type[Layer]:
 
 def _literal(node: ast.expr, what: str) -> Any:
     try:
-        return ast.literal_eval(node)
-    except ValueError:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError):  # not a literal; {[1]}: an unhashable set item
         raise SpecError(
             f"{what} must be a literal (number, string, True/False/None, list or tuple), "
             f"got `{ast.unparse(node)}`"
         ) from None
+    _check_ints(value, what)
+    return value
+
+
+def _check_ints(value: Any, what: str) -> None:
+    """Every int in ``value`` fits in 64 bits, as every int of a spec does (iterative)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+            raise SpecError(f"{what}: {_out_of_range(item)}")
+
+
+def _out_of_range(value: int | str) -> str:
+    """The message of a spec's integer past 64 bits (``value`` as an int, or its digits)."""
+    text = str(value)  # an int of at most MAX_EXPR_LENGTH digits, or the digits themselves
+    digits = text.lstrip("+-").lstrip("0")
+    shown = text if len(text) <= 30 else f"{text[:20]}... ({len(digits)} digits)"
+    return f"integer {shown} is out of range: convshape reads 64-bit integers"
 
 
 def parse_call(expression: str) -> tuple[type[Layer], dict[str, Any]]:
     """``"Conv2d(16, 33, 3, stride=2)"`` -> (Conv2d, {in_channels: 16, ...}), values unchecked."""
+    text = expression.strip()
+    if len(text) > MAX_EXPR_LENGTH:
+        raise SpecError(
+            f"layer expression longer than {MAX_EXPR_LENGTH} characters ({len(text):,}), "
+            "the limit for an expression"
+        )
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        tree = parse_expression(text, f"cannot parse layer expression {expression!r}")
     except SyntaxError as exc:
         raise SpecError(f"cannot parse layer expression {expression!r}: {exc.msg}") from None
     call = tree.body
@@ -101,7 +142,7 @@ def parse_shape(text: str) -> Shape:
     """``"20,16,50,100"`` or ``"[20, 16, 50, 100]"`` -> (20, 16, 50, 100)."""
     body = text.strip().removeprefix("[").removesuffix("]").removeprefix("(").removesuffix(")")
     try:
-        shape = tuple(int(part) for part in body.split(",") if part.strip())
+        shape = tuple(_size(part) for part in body.split(",") if part.strip())
     except ValueError:
         raise SpecError(
             f"--input must be comma-separated ints such as 1,3,224,224, got {text!r}"
@@ -109,6 +150,18 @@ def parse_shape(text: str) -> Shape:
     if not shape or any(d < 1 for d in shape):
         raise SpecError(f"--input must be a non-empty list of positive sizes, got {text!r}")
     return shape
+
+
+def _size(part: str) -> int:
+    """One ``--input`` size, refused past 64 bits before Python converts its digits."""
+    part = part.strip()
+    digits = part.lstrip("+-").replace("_", "").lstrip("0")
+    if len(digits) > len(str(MAX_INT)) and _INT.fullmatch(part):
+        raise SpecError(f"--input: {_out_of_range(part)}")
+    value = int(part)  # ValueError: not an int
+    if abs(value) > MAX_INT:
+        raise SpecError(f"--input: {_out_of_range(value)}")
+    return value
 
 
 def build_layer(cls: type[Layer], raw: dict[str, Any], shape: Shape) -> Layer:
@@ -124,10 +177,11 @@ def build_layer(cls: type[Layer], raw: dict[str, Any], shape: Shape) -> Layer:
 def calculate(expression: str, input_shape: str | Shape) -> CalcResult:
     """The output shape, params and MACs of one layer on one input."""
     shape = parse_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
+    _within_int64(shape, "input")
     cls, raw = parse_call(expression)
     try:
         layer = build_layer(cls, raw, shape)
-        out = forward_shape(layer, shape)
+        out = _within_int64(forward_shape(layer, shape))
     except ConvshapeError as exc:
         raise exc.located(layer_type=cls.__name__, input_shape=shape) from None
     return CalcResult(layer, shape, out, layer.num_params(), layer.macs(shape, out))
