@@ -26,7 +26,7 @@ from convshape.layers.kinds import schema
 from convshape.spec.expr import MAX_EXPR_LENGTH, parse_expression
 from convshape.spec.yamlio import MAX_INT
 
-_INT = re.compile(r"[-+]?\d[\d_]*")  # what int() reads (Unicode digits too)
+_INT = re.compile(r"[-+]?\d+(?:_\d+)*")  # what int() reads (Unicode digits too)
 
 
 @dataclass(frozen=True)
@@ -153,15 +153,20 @@ def parse_shape(text: str) -> Shape:
 
 
 def _size(part: str) -> int:
-    """One ``--input`` size, refused past 64 bits before Python converts its digits."""
+    """One ``--input`` size, refused past 64 bits before Python converts its digits.
+
+    Only the significant digits are converted: ``000...08`` (thousands of zeros) is 8.
+    """
     part = part.strip()
+    if not _INT.fullmatch(part):
+        return int(part)  # a ValueError, or what int() alone reads (" 8 ")
     digits = part.lstrip("+-").replace("_", "").lstrip("0")
-    if len(digits) > len(str(MAX_INT)) and _INT.fullmatch(part):
+    if len(digits) > len(str(MAX_INT)):
         raise SpecError(f"--input: {_out_of_range(part)}")
-    value = int(part)  # ValueError: not an int
-    if abs(value) > MAX_INT:
-        raise SpecError(f"--input: {_out_of_range(value)}")
-    return value
+    value = int(digits or "0")
+    if value > MAX_INT:
+        raise SpecError(f"--input: {_out_of_range(part)}")
+    return -value if part.startswith("-") else value
 
 
 def build_layer(cls: type[Layer], raw: dict[str, Any], shape: Shape) -> Layer:
