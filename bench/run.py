@@ -275,6 +275,8 @@ def targets(
     checks = [
         ("formula-only `check` of resnet50, whole process", "< 300 ms", ms(check.seconds),
          *under(check.seconds, 0.3)),
+        ("... against `import torch` in the same run", "<= 0.15x",
+         f"{check.seconds / torch_s:.3f}x", *under(check.seconds / torch_s, 0.15)),
         ("... faster than the torchinfo process", ">= 10x", f"{vs_torchinfo:.1f}x",
          vs_torchinfo >= 10, f"{vs_torchinfo / 10:.1f}x the target"),
         ("100 ResNet-50 configs, one `check --no-verify --quiet`", before_torch,

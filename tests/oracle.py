@@ -10,12 +10,14 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+import pytest
 
-from convshape.errors import ConvshapeError
-from convshape.layers import REGISTRY, coerce, make
-from convshape.layers.base import forward_shape
+torch = pytest.importorskip("torch")  # a module that imports this one is skipped without torch
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from convshape.errors import ConvshapeError  # noqa: E402
+from convshape.layers import REGISTRY, coerce, make  # noqa: E402
+from convshape.layers.base import forward_shape  # noqa: E402
 
 
 def torch_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Any:

@@ -239,7 +239,7 @@ CONV = "input: [1, 3, 8, 8]\nlayers:\n  - {type: Conv2d, out_channels: 4, kernel
          "one of 'zeros', 'reflect', 'replicate', 'circular', got 'reflekt' (did you mean 'reflect'?)"),
         (", kernal_size: 3", 53, "layers[0]: Conv2d has no key 'kernal_size' (allowed: in_channels, "
          "out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, type, "
-         "name, expect, repeat, trainable)\n  hint: did you mean 'kernel_size'?"),
+         "name, expect, repeat, trainable, allow)\n  hint: did you mean 'kernel_size'?"),
         (", name: forward", 59, "layers[0]: layer name 'forward' cannot be a module name in "
          "torch: it is an attribute of nn.Sequential\n  hint: rename it, e.g. 'forward_1'"),
     ],

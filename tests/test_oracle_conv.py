@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from oracle import assert_agrees, engine_run
+from oracle import assert_agrees, engine_run, torch
+
+from convshape.layers.formulas import same_padding
 
 pytestmark = pytest.mark.torch
 
@@ -89,7 +91,7 @@ def test_conv_transpose_matches_torch(case: tuple[str, dict[str, Any], tuple[int
     assert_agrees(*case)
 
 
-SEEDS = [  # DESIGN.md section 6, hand-checked against the tutorials
+SEEDS = [  # the seed tutorials' worked examples, hand-checked
     ("Conv2d", dict(in_channels=3, out_channels=16, kernel_size=3, stride=1, padding=1),
      (32, 3, 256, 256), (32, 16, 256, 256)),
     ("Conv1d", dict(in_channels=128, out_channels=256, kernel_size=3, stride=1, padding=1),
@@ -133,11 +135,18 @@ def test_groups_not_dividing_in_channels_is_refused_like_torch() -> None:
                   (1, 10, 8, 8))  # fmt: skip
 
 
-def test_same_padding_puts_the_extra_element_last() -> None:
-    layer_out, _, _ = engine_run(
-        "Conv1d", dict(in_channels=1, out_channels=1, kernel_size=4, padding="same",
-                       padding_mode="reflect"), (1, 1, 7))  # fmt: skip
-    assert layer_out == (1, 1, 7)
+@pytest.mark.parametrize(("kernel", "dilation"), [(4, 1), (2, 3), (6, 2), (3, 1)])
+def test_same_padding_puts_the_extra_element_last(kernel: int, dilation: int) -> None:
+    """torch's values prove the split: 'same' equals an explicit F.pad by our (left, right)."""
+    F = torch.nn.functional
+
+    left, right = same_padding(kernel, dilation)
+    assert left + right == dilation * (kernel - 1) and right - left in (0, 1)
+    conv = torch.nn.Conv1d(1, 1, kernel, padding="same", dilation=dilation, bias=False)
+    x = torch.randn(1, 1, 11)
+    with torch.no_grad():
+        want = F.conv1d(F.pad(x, (left, right)), conv.weight, dilation=dilation)
+        assert torch.equal(conv(x), want)
 
 
 @pytest.mark.parametrize(

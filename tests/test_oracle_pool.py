@@ -68,7 +68,7 @@ def test_adaptive_pool_matches_torch(case: tuple[str, dict[str, Any], tuple[int,
     assert_agrees(*case)
 
 
-CASES = [  # hand-checked, from DESIGN.md section 6 and shape_semantics.md
+CASES = [  # hand-checked: the seed tutorials and torch's pooling docs (torch/nn/modules/pooling.py)
     ("MaxPool2d", dict(kernel_size=3, stride=2, padding=1), (20, 16, 50, 32), (20, 16, 25, 16)),
     ("MaxPool2d", dict(kernel_size=2, stride=2), (2, 6, 30, 30), (2, 6, 15, 15)),
     ("MaxPool2d", dict(kernel_size=2, stride=1), (2, 6, 13, 13), (2, 6, 12, 12)),

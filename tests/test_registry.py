@@ -40,7 +40,7 @@ def test_every_type_has_a_torch_class_with_the_same_arguments(name: str) -> None
 
     from convshape.builder import torch_class
 
-    torch_params = inspect.signature(torch_class(name).__init__).parameters
+    torch_params = inspect.signature(torch_class(REGISTRY[name]).__init__).parameters
     ours = list(schema(REGISTRY[name]))
     theirs = [p for p in torch_params if p not in ("self", "device", "dtype")]
     # same names, in torch's positional order (torch may have extra, deprecated ones)

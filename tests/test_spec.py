@@ -111,6 +111,7 @@ def test_expect_checks_with_null_as_any(tmp_path: Path) -> None:
     assert "output shape [1, 4, 6, 6] does not match expect: [1, 4, 8, 8]" in err.render()
 
 
+@pytest.mark.torch
 def test_repeat_makes_fresh_copies_and_names_them(tmp_path: Path) -> None:
     p = predict_text(
         tmp_path,
@@ -347,6 +348,7 @@ def test_expressions_inside_flow_mappings_as_design_writes_them(tmp_path: Path) 
     assert ok.output_shape == (1, 128, 6, 6)
 
 
+@pytest.mark.torch
 def test_trainable_false_freezes_a_container_and_splits_the_counts(tmp_path: Path) -> None:
     p = predict_text(
         tmp_path,
@@ -382,6 +384,7 @@ def test_duplicate_layer_names_are_refused(tmp_path: Path) -> None:
     assert err.context.location is not None and err.context.location.line == 4
 
 
+@pytest.mark.torch
 def test_nested_sequential_paths_match_named_modules(tmp_path: Path) -> None:
     p = predict_text(
         tmp_path,

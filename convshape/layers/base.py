@@ -58,7 +58,7 @@ class Layer:
         return 0
 
     def macs(self, shape: Shape, out: Shape) -> int:
-        """Multiply-accumulates of one forward pass, bias excluded (DESIGN.md section 3)."""
+        """Multiply-accumulates of one forward pass, bias excluded (README "Counting conventions")."""
         return 0
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
