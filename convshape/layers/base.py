@@ -58,7 +58,8 @@ class Layer:
         return 0
 
     def macs(self, shape: Shape, out: Shape) -> int:
-        """Multiply-accumulates of one forward pass, bias excluded (README "Counting conventions")."""
+        """Multiply-accumulates of one forward pass, bias excluded (README: Counting
+        conventions)."""
         return 0
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
