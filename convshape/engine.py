@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from itertools import takewhile
 from math import prod
+from typing import TypeVar
 
 from convshape.containers import CONTAINERS
 from convshape.errors import ConvshapeError, ShapeError
@@ -149,6 +150,7 @@ class _Walker:
     def leaf(self, decl: LeafDecl, shape: Shape, path: str, depth: int) -> Node:
         cls = decl.cls
         layer = make_for_input(cls, decl.args, shape)
+        _weights_within_int64(layer)
         try:
             out = _within_int64(forward_shape(layer, shape))
         except ShapeError as exc:
@@ -239,17 +241,34 @@ def _stride(node: Node, ndim: int) -> tuple[int, ...] | None:
 
 
 MAX_NUMEL = 2**63 - 1  # torch sizes and element counts are int64
+MAX_BYTES = 2**63 - 1  # and so is a storage's byte count, on every device, meta included
 
 
 def _within_int64(out: Shape, what: str = "output") -> Shape:
-    """Refuse an output no torch tensor can have (and keep later formulas finite)."""
+    """Refuse an output no torch tensor can have, even on meta (and keep formulas finite)."""
     numel = prod(out)
     if numel > MAX_NUMEL:
         raise ShapeError(
             f"{what} {fmt(out)} would have about 2**{numel.bit_length() - 1} elements, more "
             "than a torch tensor can hold (2**63 - 1)"
         )
+    if numel * BYTES_PER_FLOAT32 > MAX_BYTES:
+        raise ShapeError(
+            f"{what} {fmt(out)} would need about 2**{(numel * 4).bit_length() - 1} bytes as "
+            "float32, more than torch can allocate, even on meta (2**63 - 1 bytes)"
+        )
     return out
+
+
+def _weights_within_int64(layer: Layer) -> None:
+    """Refuse weights torch cannot allocate, even on meta, at the layer (not in the builder)."""
+    params = layer.num_params()
+    if params * BYTES_PER_FLOAT32 > MAX_BYTES:
+        raise ShapeError(
+            f"the weights would have about 2**{params.bit_length() - 1} elements, "
+            f"2**{(params * 4).bit_length() - 1} bytes as float32: more than torch can "
+            "allocate, even on meta (2**63 - 1 bytes)"
+        )
 
 
 def _with_source(exc: ShapeError, decl: Decl, previous: Node | None) -> ShapeError:
@@ -294,6 +313,16 @@ def _check_expect(decl: Decl, node: Node, shape: Shape) -> None:
             input_shape=shape,
             via=origin.via,
         )
+
+
+E = TypeVar("E", bound=ConvshapeError)
+
+
+def locate(exc: E, node: Node) -> E:
+    """``exc`` with the place of a predicted module: the one home for locating at a node."""
+    located = _locate(exc, node.decl, node.path, node.input_shape)
+    assert isinstance(located, type(exc))
+    return located
 
 
 def _locate(exc: ConvshapeError, decl: Decl, path: str, shape: Shape) -> ConvshapeError:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from convshape.codes import CODES
-from convshape.engine import Node, Prediction
+from convshape.engine import Node, Prediction, locate
 from convshape.errors import ConvshapeError
 from convshape.layers.base import AXES, AXIS_WORDS, fmt, ntuple
-from convshape.spec.decls import Decl, decl_type
 
 
 class LintWarning(ConvshapeError):
@@ -194,26 +193,16 @@ def lint(prediction: Prediction) -> list[LintWarning]:
         for node, message, fix in rule.check(prediction):
             if _allowed(rule.code, node, prediction):
                 continue
-            warning = _located(LintWarning(message, code=rule.code, hint=fix), node, prediction)
-            assert isinstance(warning, LintWarning)
-            found.append(warning)
+            found.append(_located(LintWarning(message, code=rule.code, hint=fix), node, prediction))
     return found
 
 
-def _located(w: LintWarning, node: Node | None, p: Prediction) -> ConvshapeError:
+def _located(w: LintWarning, node: Node | None, p: Prediction) -> LintWarning:
     if node is None:
-        return w.located(location=p.spec.input_location)
-    decl: Decl = node.decl
-    kind = decl_type(decl)
-    return w.located(
-        location=decl.origin.location,
-        layer_path=node.path,
-        spec_path=decl.origin.spec_path,
-        layer_name=decl.name,
-        layer_type=f"{decl.block}: {kind}" if decl.block else kind,
-        input_shape=node.input_shape,
-        via=decl.origin.via,
-    )
+        located = w.located(location=p.spec.input_location)
+        assert isinstance(located, LintWarning)
+        return located
+    return locate(w, node)
 
 
 __all__ = ["RULES", "LintWarning", "lint"]

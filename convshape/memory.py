@@ -1,7 +1,11 @@
-"""The verifier's memory guard: refuse a dummy run that would not fit, before allocating it.
+"""The verifier's guards: refuse a dummy run that would not fit, or not end, before starting it.
 
-The estimate comes from the prediction (torch-free): float32 parameters, plus the input, plus
-twice the largest activation (a layer's input and output are alive together under no_grad).
+Both read the prediction (torch-free). Memory: a conservative bound on the bytes alive at once in
+one eval forward under ``no_grad`` (float32): the parameters, plus, walking the module tree, what
+each container keeps alive while its children run (a merge keeps its input and every finished
+branch's output until it merges them), plus each layer's input, output and its own temporaries
+(``LocalResponseNorm`` pads a copy along the channels). Time: layers that run a Python loop per
+channel (``CrossMapLRN2d``) run it on every device, meta included.
 """
 
 from __future__ import annotations
@@ -9,18 +13,46 @@ from __future__ import annotations
 import os
 from math import prod
 
-from convshape.engine import Prediction
+from convshape.engine import Node, Prediction, locate, writes_input
 from convshape.errors import RuntimeFailure
 
 BYTES = 4  # float32
 SAFE_FRACTION = 0.5  # of the memory available when the check runs
+MAX_PYTHON_STEPS = 100_000  # Python-loop iterations (torch ops each) a verification may run
+
+
+def _bytes(shape: tuple[int, ...]) -> int:
+    return BYTES * prod(shape)
+
+
+def _peak(node: Node) -> int:
+    """Most bytes alive at once while ``node`` runs, its input included."""
+    x, out = _bytes(node.input_shape), _bytes(node.output_shape)
+    if node.layer is not None:
+        return x + out + BYTES * node.layer.workspace(node.input_shape)
+    if node.type_name == "Sequential":
+        # the input may be held by the caller all along; each child holds its own input
+        return max([x, *(_peak(c) + (x if i else 0) for i, c in enumerate(node.children))])
+    peak, finished = x, 0  # a merge: its input and the finished branches' outputs stay alive
+    for child in node.children:
+        copy = x if writes_input(child) else 0
+        peak = max(peak, finished + copy + _peak(child))
+        finished += _bytes(child.output_shape)
+    return max(peak, x + finished + out)
 
 
 def estimate_bytes(prediction: Prediction) -> int:
+    """A bound on the bytes one verification forward keeps alive at once."""
     assert prediction.totals is not None and prediction.root is not None
-    largest = max((prod(n.output_shape) for n in prediction.root.leaves()), default=0)
-    t = prediction.totals
-    return BYTES * (t.params + t.input_numel + 2 * largest)
+    return BYTES * prediction.totals.params + _peak(prediction.root)
+
+
+def python_steps(prediction: Prediction) -> tuple[int, Node | None]:
+    """Python-loop iterations of the whole forward, and the layer with the most."""
+    assert prediction.root is not None
+    steps = [(n.layer.python_steps(n.input_shape), n) for n in prediction.root.leaves() if n.layer]
+    worst = max(steps, key=lambda s: s[0], default=(0, None))
+    return sum(s for s, _ in steps), worst[1]
 
 
 def available_bytes() -> int:
@@ -47,7 +79,12 @@ def parse_size(text: str) -> int:
         raise ValueError(f"expected a size such as 512M or 2G, got {text!r}") from None
     if not 0 < value < 2**63:  # also refuses nan and inf
         raise ValueError(f"expected a positive size, got {text!r}")
-    return int(value * units[unit])
+    size = int(value * units[unit])
+    if size < 1:
+        raise ValueError(f"expected a size of at least 1 byte, got {text!r}")
+    if size >= 2**63:
+        raise ValueError(f"expected a size below 8 EiB, got {text!r}")
+    return size
 
 
 def human_size(num_bytes: float) -> str:
@@ -59,18 +96,43 @@ def human_size(num_bytes: float) -> str:
     return f"{num_bytes:,.1f} TiB"
 
 
+MAX_VERIFY_LAYERS = 20_000  # layers verified in about 30 s on meta (README: Safety)
+
+
 def guard(prediction: Prediction, device: str, max_memory: int | None) -> None:
-    """Refuse (located at the spec's ``input``) a run whose estimate exceeds the limit."""
+    """Refuse, before anything runs, a verification that would not fit or not end: over the
+    layer cap, a Python loop of more than :data:`MAX_PYTHON_STEPS` (any device), or (not on
+    meta, which allocates nothing) more live bytes than the limit."""
+    assert prediction.root is not None
+    where = prediction.spec.input_location
+    leaves = len(prediction.root.leaves())
+    if leaves > MAX_VERIFY_LAYERS:
+        raise RuntimeFailure(
+            f"verifying {leaves:,} layers would take minutes (the limit is "
+            f"{MAX_VERIFY_LAYERS:,}: about 30 s on the meta device)",
+            hint="check it with --no-verify (formula only, up to 100,000 layers)",
+        ).located(location=where)
+    steps, worst = python_steps(prediction)
+    if steps > MAX_PYTHON_STEPS and worst is not None:
+        raise locate(
+            RuntimeFailure(
+                f"verifying would run a Python loop of {steps:,} steps ({worst.type_name} at "
+                f"{worst.path} loops over its {worst.input_shape[1]:,} channels), over the limit of "
+                f"{MAX_PYTHON_STEPS:,}, on every device, meta included",
+                hint="check it with --no-verify (formula only)",
+            ),
+            worst,
+        )
     if device == "meta":
         return  # nothing is allocated
     limit = max_memory if max_memory is not None else int(SAFE_FRACTION * available_bytes())
     need = estimate_bytes(prediction)
     if need > limit:
-        where = "--max-memory" if max_memory is not None else "half the available memory"
-        err = RuntimeFailure(
-            f"verifying on {device} needs about {human_size(need)} (float32 params, input and "
-            f"the largest activations), over the limit of {human_size(limit)} ({where})",
+        source = "--max-memory" if max_memory is not None else "half the available memory"
+        raise RuntimeFailure(
+            f"verifying on {device} needs about {human_size(need)} (float32: the parameters and "
+            "the most tensors alive at once in one forward, temporaries included), over the "
+            f"limit of {human_size(limit)} ({source})",
             hint="use --device meta (no memory is allocated), a smaller --batch, "
             "or raise --max-memory",
-        )
-        raise err.located(location=prediction.spec.input_location)
+        ).located(location=where)

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from convshape.builder import build
-from convshape.engine import Node, Prediction
+from convshape.engine import Node, Prediction, locate
 from convshape.errors import ConvshapeError, MismatchError, RuntimeFailure
 from convshape.layers.base import fmt
 from convshape.memory import guard
@@ -183,7 +183,7 @@ def _values(
         hint="set inplace: false on the layer that starts a branch",
     )
     node = nodes.get(path) if path else None
-    return [_located(err, node) if node else err]
+    return [locate(err, node) if node else err]
 
 
 def _sum_hook(path: str, sums: dict[str, float]) -> Callable[..., None]:
@@ -210,21 +210,7 @@ def _runtime_error(exc: Exception, recorder: _Recorder, prediction: Prediction) 
         f"predicted for this layer: {fmt(node.input_shape)} -> {fmt(node.output_shape)}",
     ]
     err = RuntimeFailure(err.message, formula=predicted)
-    return _located(err, node)
-
-
-def _located(err: ConvshapeError, node: Node) -> ConvshapeError:
-    origin = node.decl.origin
-    kind = f"{node.decl.block}: {node.type_name}" if node.decl.block else node.type_name
-    return err.located(
-        location=origin.location,
-        layer_path=node.path,
-        spec_path=origin.spec_path,
-        layer_name=node.name,
-        layer_type=kind,
-        input_shape=node.input_shape,
-        via=origin.via,
-    )
+    return locate(err, node)
 
 
 def diff(prediction: Prediction, result: Verification) -> list[ConvshapeError]:
@@ -238,7 +224,7 @@ def diff(prediction: Prediction, result: Verification) -> list[ConvshapeError]:
         message = _disagreement(node, result)
         inner = any(path.startswith(node.path + ".") for path in found)
         if message and not inner:
-            found[node.path] = _located(MismatchError(message), node)
+            found[node.path] = locate(MismatchError(message), node)
     return [found[n.path] for n in prediction.rows if n.path in found]
 
 

@@ -70,6 +70,14 @@ class Layer:
         """Whether torch reads this input as one unbatched sample ``(C, *spatial)``."""
         return self.takes_unbatched and len(shape) == self.ndim + 1
 
+    def workspace(self, shape: Shape) -> int:
+        """Elements of the temporaries forward allocates besides its output (a bound)."""
+        return 0
+
+    def python_steps(self, shape: Shape) -> int:
+        """Iterations of a Python loop forward runs (torch ops each, on any device)."""
+        return 0
+
     def writes_input(self) -> bool:
         """Whether forward overwrites its input (``inplace: true``)."""
         return getattr(self, "inplace", False) is True

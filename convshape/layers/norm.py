@@ -377,6 +377,12 @@ class LocalResponseNorm(Layer):
             )
         return shape
 
+    def workspace(self, shape: Shape) -> int:
+        # functional.py local_response_norm: x*x padded by size-1 along C, then avg-pooled,
+        # then the divisor: about three tensors of the padded size
+        n, c, rest = shape[0], shape[1], prod(shape[2:])
+        return 3 * n * (c + self.size - 1) * rest
+
 
 @register
 @dataclass(frozen=True)
@@ -391,3 +397,9 @@ class CrossMapLRN2d(Layer):
         if len(shape) != 4:
             raise ShapeError(f"CrossMapLRN2d: Expected input to be 4D, got {len(shape)}D instead.")
         return shape
+
+    def workspace(self, shape: Shape) -> int:
+        return 3 * prod(shape)  # torch/nn/_functions.py: scale, a padded square, the output
+
+    def python_steps(self, shape: Shape) -> int:
+        return shape[1]  # torch/nn/_functions.py CrossMapLRN2d.forward: a loop over channels

@@ -157,21 +157,24 @@ def parse_expression(text: str, what: str) -> ast.Expression:
     A :class:`SyntaxError` (a NUL character included) is the caller's to word; nesting too
     deep for the budget, or for Python's own parser, is a :class:`SpecError` naming ``what``.
     """
-    deep = SpecError(f"{what}: expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)")
     try:
         tree = ast.parse(text, mode="eval")
     except (RecursionError, MemoryError):  # Python's parser ran out of stack first
-        raise deep from None
+        raise _too_deep(what) from None
     except ValueError as exc:  # "source code string cannot contain null bytes" (3.11)
         raise SyntaxError(str(exc)) from None
     stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
     while stack:  # iterative: the check itself cannot recurse too deep
         node, depth = stack.pop()
         if depth > MAX_EXPR_DEPTH:
-            raise deep
+            raise _too_deep(what)
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + isinstance(child, ast.expr)))
     return tree
+
+
+def _too_deep(what: str) -> SpecError:
+    return SpecError(f"{what}: expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)")
 
 
 def evaluate(text: str, scope: Mapping[str, Any]) -> Number:
