@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from convshape.errors import Location, ShapeError
 from convshape.layers import REGISTRY, Shape
-from convshape.layers.base import fmt
+from convshape.layers.base import fmt, wrap_dim
 from convshape.spec.decls import Branch, LeafDecl, MergeDecl, Origin, SeqDecl
 
 if TYPE_CHECKING:
@@ -148,9 +148,7 @@ class ConcatType(ContainerType):
 def cat_shape(outs: list[Shape], dim: int) -> Shape:
     """``torch.cat``'s rule: equal ranks, equal sizes except along ``dim``."""
     rank = len(outs[0])
-    if not -rank <= dim < rank:
-        raise ShapeError(f"Concat dim={dim} is out of range for rank-{rank} outputs")
-    dim %= rank
+    dim = wrap_dim(dim, rank)
     for i, out in enumerate(outs):
         if len(out) != rank or any(
             a != b for j, (a, b) in enumerate(zip(out, outs[0], strict=True)) if j != dim

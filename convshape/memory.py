@@ -117,8 +117,8 @@ def guard(prediction: Prediction, device: str, max_memory: int | None) -> None:
         raise locate(
             RuntimeFailure(
                 f"verifying would run a Python loop of {steps:,} steps ({worst.type_name} at "
-                f"{worst.path} loops over its {worst.input_shape[1]:,} channels), over the limit of "
-                f"{MAX_PYTHON_STEPS:,}, on every device, meta included",
+                f"{worst.path} loops over its {worst.input_shape[1]:,} channels), over the limit "
+                f"of {MAX_PYTHON_STEPS:,}, on every device, meta included",
                 hint="check it with --no-verify (formula only)",
             ),
             worst,

@@ -11,19 +11,9 @@ from dataclasses import dataclass
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import GeluApprox, PosInt, Probability
-from convshape.layers.base import Layer, Shape, fmt, register
+from convshape.layers.base import Layer, Shape, fmt, register, wrap_dim
 
 FLOAT_MAX = 3.4028234663852886e38  # float32 max: Softshrink's upper bound for lambd
-
-
-def _wrap_dim(dim: int, rank: int) -> int:
-    """ATen ``maybe_wrap_dim``: a 0-d tensor accepts dim -1 and 0."""
-    n = max(rank, 1)
-    if not -n <= dim < n:
-        raise ShapeError(
-            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
-        )
-    return dim % n
 
 
 # ------------------------------------------------------- no arguments, or only ``inplace``
@@ -238,7 +228,7 @@ class GLU(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         if not shape:  # functional.py glu
             raise ShapeError("glu does not support scalars because halving size must be even")
-        d = _wrap_dim(self.dim, len(shape))
+        d = wrap_dim(self.dim, len(shape))
         if shape[d] % 2:  # ATen GatedLinearUnit.cpp
             raise ShapeError(
                 f"Halving dimension must be even, but dimension {d} is size {shape[d]}"
@@ -246,7 +236,7 @@ class GLU(Layer):
         return (*shape[:d], shape[d] // 2, *shape[d + 1 :])
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
-        d = _wrap_dim(self.dim, len(shape))
+        d = wrap_dim(self.dim, len(shape))
         return [
             f"GLU halves dim {d} (a * sigmoid(b) of its two halves): {shape[d]} / 2 = {out[d]}",
             f"{fmt(shape)} -> {fmt(out)}",
@@ -258,7 +248,7 @@ class _Softmax(Layer):
     dim: int  # required: torch's dim=None only warns and guesses (functional.py)
 
     def output_shape(self, shape: Shape) -> Shape:
-        _wrap_dim(self.dim, len(shape))
+        wrap_dim(self.dim, len(shape))
         return shape
 
 

@@ -166,6 +166,26 @@ def channel_dim(shape: Shape, ndim: int) -> int | None:
     return None
 
 
+def wrap_dim(dim: int, rank: int, name: str = "dim") -> int:
+    """c10 ``maybe_wrap_dim`` (c10/core/WrapDimMinimal.h): ``dim`` in ``[-rank, rank)``; a 0-d
+    tensor wraps dims as if it were 1-d."""
+    n = max(rank, 1)
+    if not -n <= dim < n:
+        raise ShapeError(
+            f"{name}={dim} is out of range for a {rank}-d input",
+            formula=[
+                f"torch: Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                f"but got {dim})"
+            ],
+        )
+    return dim % n
+
+
+def fit_hint(field: str, value: int) -> str:
+    """The hint for a declared argument that does not fit the input."""
+    return f"{field}: {value} would fit this input (or leave it out to infer it)"
+
+
 def dim_formula(axis: str, symbolic: str, numeric: str, value: int) -> list[str]:
     """Two aligned lines: ``H_out = <symbols>`` and ``      = <numbers> = value``."""
     lhs = f"{axis}_out"

@@ -12,6 +12,7 @@ from convshape.layers.base import (
     Layer,
     Shape,
     channel_dim,
+    fit_hint,
     fmt,
     join_batch,
     ntuple,
@@ -52,7 +53,7 @@ def _check_channels(got: int, expected: int, weight: list[int], shape: Shape, gr
                 f"torch: Given groups={groups}, weight of size {fmt(weight)}, expected "
                 f"input{fmt(batched)} to have {expected} channels, but got {got} channels instead"
             ],
-            hint=f"in_channels: {got} would fit this input (or leave it out to infer it)",
+            hint=fit_hint("in_channels", got),
         )
 
 
@@ -266,7 +267,7 @@ class _ConvTransposeNd(_InfersInChannels):
                     f"input{fmt(batched)} to have {self.in_channels} channels, "
                     f"but got {channels} channels instead"
                 ],
-                hint=f"in_channels: {channels} would fit this input (or leave it out to infer it)",
+                hint=fit_hint("in_channels", channels),
             )
         outs = [transpose_out(size, *p) for size, *p in zip(spatial, *self._params(), strict=True)]
         texts = [

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import NormShape, OptFloat, PosInt
-from convshape.layers.base import Layer, Shape, channel_dim, fmt, register
+from convshape.layers.base import Layer, Shape, channel_dim, fit_hint, fmt, register
 
 
 def _count_lines(symbolic: str, numeric: str, total: int) -> list[str]:
@@ -32,10 +32,6 @@ def _affine_lines(name: str, value: int, weight: bool, bias: bool, flag: str) ->
     if bias:
         return _count_lines(f"2 * {name} (weight, bias)", f"2 * {value}", 2 * value)
     return _count_lines(f"{name} (weight only, bias=False)", str(value), value)
-
-
-def _fit_hint(field: str, value: int) -> str:
-    return f"{field}: {value} would fit this input (or leave it out to infer it)"
 
 
 def _keeps(layer: Layer, shape: Shape, out: Shape) -> list[str]:
@@ -96,7 +92,7 @@ class _BatchNorm(Layer):
                 formula=[
                     f"torch: {tensor} should contain {channels} elements not {self.num_features}"
                 ],
-                hint=_fit_hint("num_features", channels),
+                hint=fit_hint("num_features", channels),
             )
 
     def num_params(self) -> int:
@@ -167,7 +163,7 @@ class _InstanceNorm(Layer):
     def _check_channels(self, feature_dim: int, channels: int) -> None:
         if channels == self.num_features:
             return
-        hint = _fit_hint("num_features", channels)
+        hint = fit_hint("num_features", channels)
         if self.affine:
             raise ShapeError(
                 f"expected input's size at dim={feature_dim} to match num_features "
@@ -269,7 +265,7 @@ class GroupNorm(Layer):
                     f"channels in input, but got weight of shape [{self.num_channels}] "
                     f"and input of shape {fmt(shape)}"
                 ],
-                hint=_fit_hint("num_channels", c),
+                hint=fit_hint("num_channels", c),
             )
         return shape
 

@@ -12,21 +12,7 @@ from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import IntList, PosInt
-from convshape.layers.base import Layer, Shape, dim_formula, fmt, register
-
-
-def _wrap_dim(dim: int, rank: int, name: str) -> int:
-    """c10 ``maybe_wrap_dim``: a 0-d tensor wraps dims as if it were 1-d."""
-    n = max(rank, 1)
-    if not -n <= dim < n:
-        raise ShapeError(
-            f"{name}={dim} is out of range for a {rank}-d input",
-            formula=[
-                f"torch: Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-                f"but got {dim})"
-            ],
-        )
-    return dim % n
+from convshape.layers.base import Layer, Shape, dim_formula, fit_hint, fmt, register, wrap_dim
 
 
 def _times(values: Shape | list[int]) -> str:
@@ -68,7 +54,7 @@ class Linear(Layer):
                     f"torch: mat1 and mat2 shapes cannot be multiplied "
                     f"({rows}x{shape[-1]} and {self.in_features}x{self.out_features})"
                 ],
-                hint=f"in_features: {shape[-1]} would fit this input (or leave it out to infer it)",
+                hint=fit_hint("in_features", shape[-1]),
             )
         return (*shape[:-1], self.out_features)
 
@@ -110,8 +96,8 @@ class Flatten(Layer):
     end_dim: int = -1
 
     def _span(self, shape: Shape) -> tuple[int, int]:
-        start = _wrap_dim(self.start_dim, len(shape), "start_dim")
-        end = _wrap_dim(self.end_dim, len(shape), "end_dim")
+        start = wrap_dim(self.start_dim, len(shape), "start_dim")
+        end = wrap_dim(self.end_dim, len(shape), "end_dim")
         if start > end:
             raise ShapeError(
                 f"start_dim {self.start_dim} comes after end_dim {self.end_dim} "
@@ -150,7 +136,7 @@ class Unflatten(Layer):
                 "Unflatten needs an input with at least 1 dimension, got a 0-d input",
                 formula=["torch: unflatten got an unexpected error"],
             )
-        d = _wrap_dim(self.dim, len(shape), "dim")
+        d = wrap_dim(self.dim, len(shape), "dim")
         sizes, size = self.unflattened_size, shape[d]
         known = prod([s for s in sizes if s != -1])
         if (-1 in sizes and size % known) or (-1 not in sizes and known != size):
