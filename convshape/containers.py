@@ -56,6 +56,10 @@ class ContainerType:
         seq = r.layer_list(item.get("layers"), item.loc, scope, f"{path}.layers", "")
         return seq
 
+    def inputs(self, decl: MergeDecl, shape: Shape) -> list[Shape]:
+        """The input of each branch: all the container's input, unless it splits it."""
+        return [shape] * len(decl.branches)
+
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         """The merged output shape of the branch outputs, or :class:`ShapeError`."""
         raise NotImplementedError
@@ -70,7 +74,8 @@ class ContainerType:
 
 @dataclass(frozen=True)
 class ResidualType(ContainerType):
-    """``body(x) + shortcut(x)``; no shortcut is the identity, ``auto`` a projection."""
+    """``body(x) + shortcut(x)``; no shortcut is the identity, ``auto`` a projection;
+    ``connect: false`` is the body alone (a block whose skip applies only sometimes)."""
 
     merges: ClassVar[bool] = True
 
@@ -91,11 +96,20 @@ class ResidualType(ContainerType):
             else:
                 seq = r.layer_list(raw, loc, scope, f"{path}.shortcut", "shortcut")
                 shortcut = seq if seq.children else None
+        connect = r.value(item, "connect", scope, path) if "connect" in item else True
+        if not isinstance(connect, bool):
+            raise r.fail(f"'connect' must be true or false, got {connect!r}",
+                         item.value_locs["connect"], path)  # fmt: skip
+        if not connect:  # torchvision's use_res_connect = False: the body alone
+            return MergeDecl(key="", origin=body.origin, kind=self.name,
+                             branches=(Branch("body", body),), options={})  # fmt: skip
         branches = (Branch("body", body), Branch("shortcut", shortcut))
         return MergeDecl(key="", origin=body.origin, kind=self.name, branches=branches,
                          options={"auto": auto})  # fmt: skip
 
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
+        if len(outs) == 1:
+            return outs[0]  # connect: false
         body, added = outs
         if added != body:
             shortcut = decl.branches[1].layers
@@ -143,6 +157,98 @@ class ConcatType(ContainerType):
 
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         return cat_shape(outs, decl.options["dim"])
+
+
+@dataclass(frozen=True)
+class GateType(ContainerType):
+    """``x * gate(x)`` (squeeze-excitation): the gate's output broadcasts to ``x``."""
+
+    merges: ClassVar[bool] = True
+
+    def read(self, r: Reader, item: YMap, scope: Any, path: str) -> MergeDecl:
+        if "layers" not in item:
+            raise r.fail("Gate needs 'layers': the gate, e.g. pool, conv, ReLU, conv, Sigmoid",
+                         item.loc, path)  # fmt: skip
+        gate = r.layer_list(item["layers"], item.value_locs["layers"], scope, f"{path}.layers",
+                            "gate")  # fmt: skip
+        return MergeDecl(key="", origin=Origin(item.loc, path), kind=self.name,
+                         branches=(Branch("input", None), Branch("gate", gate)))  # fmt: skip
+
+    def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
+        return broadcast_shape(outs[0], outs[1])
+
+
+@dataclass(frozen=True)
+class SplitType(ContainerType):
+    """``torch.split(x, sizes, dim)`` (or ``torch.chunk(x, chunks, dim)``), branch i on piece
+    i, the outputs concatenated along ``dim`` (ShuffleNetV2's unit); ``[]`` passes a piece on."""
+
+    merges: ClassVar[bool] = True
+
+    def read(self, r: Reader, item: YMap, scope: Any, path: str) -> MergeDecl:
+        concat = CONCAT.read(r, item, scope, path)
+        options: dict[str, Any] = {"dim": concat.options["dim"]}
+        if ("sizes" in item) == ("chunks" in item):
+            raise r.fail("Split needs 'sizes' (a list) or 'chunks' (an int), one of them",
+                         item.loc, path)  # fmt: skip
+        key = "sizes" if "sizes" in item else "chunks"
+        value = r.value(item, key, scope, path)
+        ok = (
+            isinstance(value, list) and value and all(type(v) is int and v >= 1 for v in value)
+            if key == "sizes"
+            else type(value) is int and value >= 1
+        )
+        if not ok:
+            what = "a list of positive ints" if key == "sizes" else "a positive int"
+            raise r.fail(f"'{key}' must be {what}, got {value!r}", item.value_locs[key], path)
+        options[key] = tuple(value) if key == "sizes" else value
+        count = len(value) if key == "sizes" else value
+        if key == "sizes" and count != len(concat.branches):
+            raise r.fail(f"Split has {len(concat.branches)} branches for {count} sizes",
+                         item.value_locs["branches"], path)  # fmt: skip
+        return MergeDecl(key="", origin=concat.origin, kind=self.name,
+                         branches=concat.branches, options=options)  # fmt: skip
+
+    def inputs(self, decl: MergeDecl, shape: Shape) -> list[Shape]:
+        dim = wrap_dim(decl.options["dim"], len(shape))
+        size = shape[dim]
+        if "sizes" in decl.options:
+            sizes = list(decl.options["sizes"])
+            if sum(sizes) != size:
+                raise ShapeError(
+                    f"split_with_sizes expects split_sizes to sum exactly to {size} (input "
+                    f"tensor's size at dimension {dim}), but got split_sizes={sizes}"
+                )
+        else:  # torch.chunk: pieces of ceil(size / chunks); maybe fewer pieces than chunks
+            step = -(-size // decl.options["chunks"])
+            sizes = [min(step, size - start) for start in range(0, size, step)]
+        if len(sizes) != len(decl.branches):
+            raise ShapeError(
+                f"Split cuts dim {dim} ({size}) into {len(sizes)} pieces {sizes}, but has "
+                f"{len(decl.branches)} branches"
+            )
+        return [(*shape[:dim], s, *shape[dim + 1 :]) for s in sizes]
+
+    def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
+        return cat_shape(outs, decl.options["dim"])
+
+
+def broadcast_shape(a: Shape, b: Shape) -> Shape:
+    """torch's broadcasting (aten/src/ATen/ExpandUtils.cpp infer_size): align from the right;
+    each pair of sizes is equal or one of them is 1."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            dim = max(len(a), len(b)) - i
+            raise ShapeError(
+                f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
+                f"non-singleton dimension {dim}",
+                formula=[f"x {fmt(a)} * gate {fmt(b)}: sizes align from the right"],
+            )
+        out.append(max(x, y))
+    return tuple(reversed(out))
 
 
 def cat_shape(outs: list[Shape], dim: int) -> Shape:
@@ -203,11 +309,14 @@ def projection(shape: Shape, out: Shape, stride: tuple[int, ...] | None, origin:
 
 
 SEQUENTIAL = ContainerType("Sequential", ("layers",), "Sequential")
+CONCAT = ConcatType("Concat", ("branches", "dim"), "Concat")
 CONTAINERS: Mapping[str, ContainerType] = {
     c.name: c
     for c in (
         SEQUENTIAL,
-        ResidualType("Residual", ("body", "shortcut"), "Residual"),
-        ConcatType("Concat", ("branches", "dim"), "Concat"),
+        ResidualType("Residual", ("body", "shortcut", "connect"), "Residual"),
+        CONCAT,
+        GateType("Gate", ("layers",), "Gate"),
+        SplitType("Split", ("branches", "dim", "sizes", "chunks"), "Split"),
     )
 }

@@ -178,15 +178,15 @@ class _Walker:
         rule = CONTAINERS[decl.kind]
         children: list[Node] = []
         outs: list[Shape] = []
-        for branch in decl.branches:
+        for branch, x in zip(decl.branches, rule.inputs(decl, shape), strict=True):
             layers = branch.layers
             if layers is None and children:
                 stride = _stride(children[0], len(shape) - 2)
                 layers = rule.auto_branch(decl, shape, outs[0], stride)
             if layers is None:  # the identity
-                outs.append(shape)
+                outs.append(x)
                 continue
-            children.append(self.node(_inherit(layers, decl), shape, path, depth + 1))
+            children.append(self.node(_inherit(layers, decl), x, path, depth + 1))
             outs.append(children[-1].output_shape)
         out = _within_int64(rule.merge(decl, outs))
         return _container(decl.kind, path, decl, shape, out, depth, children)
@@ -364,7 +364,7 @@ def writes_input(node: Node) -> bool:
     if node.layer is not None:
         return node.layer.writes_input()
     if node.type_name != "Sequential":
-        return False
+        return False  # a merge gives each branch that would write its input a copy
     for child in node.children:
         if writes_input(child):
             return True

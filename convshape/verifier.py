@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 from convshape.builder import build
@@ -82,6 +83,15 @@ class _Recorder:
         return hook
 
 
+# FlopCounterMode counts scaled_dot_product_attention on cuda and meta (its flash and
+# efficient kernels), but not the CPU flash kernel (0 FLOPs): count it by the same formula.
+def _sdpa_flops(query: Shape, key: Shape, value: Shape, *args: Any, **kwargs: Any) -> int:
+    return flop_counter.sdpa_flop_count(query, key, value)  # type: ignore[no-any-return, no-untyped-call]
+
+
+_UNCOUNTED = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
+
+
 def _dummy(shape: Shape, device: str) -> torch.Tensor:
     if device == "meta":
         return torch.empty(shape, device="meta")
@@ -105,11 +115,15 @@ def verify(
     except ConvshapeError as exc:
         result.errors.append(exc)
         return result
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=_UNCOUNTED)
     recorder = _Recorder(counter, result, {} if device != "meta" else None)
     handles = []
     was_training = model.training if model is not None else False
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
+        # attention's fused inference kernels (torch._native_multi_head_attention) hide their
+        # matmuls from FlopCounterMode: run the composite path, whose ops it counts
+        torch.backends.mha.set_fastpath_enabled(False)
         if model is None:
             with torch.device(device):
                 model = build(prediction)
@@ -130,6 +144,7 @@ def verify(
     except Exception as exc:  # torch's own failure is the finding here
         result.errors.append(_runtime_error(exc, recorder, prediction))
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         for handle in handles:
             handle.remove()
         if model is not None:

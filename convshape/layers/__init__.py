@@ -2,12 +2,15 @@
 
 from convshape.layers import (  # noqa: F401  (each module registers its layer family)
     activation,
+    attention,
     conv,
     fold,
+    learned,
     norm,
     pad,
     pool,
     reshape,
+    tensor,
     upsample,
 )
 from convshape.layers.base import REGISTRY, Layer, Shape

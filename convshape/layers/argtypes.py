@@ -36,3 +36,6 @@ UpsampleMode: TypeAlias = str
 GeluApprox: TypeAlias = str
 OptNonZeroInt: TypeAlias = int | None
 NonZeroFloat: TypeAlias = float
+StochasticMode: TypeAlias = str
+ActivationName: TypeAlias = str
+DimList: TypeAlias = tuple[int, ...]

@@ -47,6 +47,11 @@ class Layer:
         """The value of :attr:`inferred` that fits an input of ``shape`` (None: can't tell)."""
         return None
 
+    @classmethod
+    def inferable(cls, shape: Shape) -> dict[str, int | None]:
+        """Every argument that may be left out, with the value that fits ``shape``."""
+        return {cls.inferred: cls.infer(shape)} if cls.inferred else {}
+
     def check(self) -> None:
         """Construction-time checks (torch raises in ``__init__``)."""
 

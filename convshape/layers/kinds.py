@@ -158,6 +158,12 @@ def _int_list(v: Any, ndim: int) -> tuple[int, ...]:
     raise ValueError(f"must be a non-empty list of positive ints (one may be -1), got {v!r}")
 
 
+def _dim_list(v: Any, ndim: int) -> tuple[int, ...]:
+    if isinstance(v, list | tuple) and v and all(_is_int(x) for x in v):
+        return tuple(int(x) for x in v)
+    raise ValueError(f"must be a non-empty list of dims (ints), got {v!r}")
+
+
 def _normalized_shape(v: Any, ndim: int) -> tuple[int, ...]:
     if _is_int(v) and v >= 1:
         return (int(v),)
@@ -214,12 +220,15 @@ KINDS: dict[str, Check] = {
     "OptSizeAny": _optional(_size_any),
     "OptScale": _optional(_scale),
     "IntList": _int_list,
+    "DimList": _dim_list,
     "NormShape": _normalized_shape,
     "PaddingMode": _choice("zeros", "reflect", "replicate", "circular"),
     "UpsampleMode": _choice(
         "nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"
     ),
     "GeluApprox": _choice("none", "tanh"),
+    "StochasticMode": _choice("row", "batch"),
+    "ActivationName": _choice("relu", "gelu"),
 }
 
 
@@ -276,15 +285,16 @@ def make(cls: type[Layer], args: dict[str, Any]) -> Layer:
 
 def make_for_input(cls: type[Layer], args: dict[str, Any], shape: Shape) -> Layer:
     """Fill the inferable argument (``in_channels``, ...) from the input, check, make."""
-    if cls.inferred and cls.inferred not in args:
-        value = cls.infer(shape)
+    for name, value in cls.inferable(shape).items():
+        if name in args:
+            continue
         if value is None:
             raise ShapeError(
                 f"{cls.__name__} cannot take the {len(shape)}-D input {fmt(shape)}"
                 f"{_ranks_text(cls)}",
                 hint=rank_hint(cls, shape),
             )
-        args = {**args, cls.inferred: value}
+        args = {**args, name: value}
     return make(cls, args)
 
 

@@ -1,0 +1,167 @@
+"""Attention: SelfAttention (``nn.MultiheadAttention`` on one tensor), TransformerEncoderLayer
+and TransformerEncoder (torch/nn/modules/activation.py, transformer.py).
+
+MACs count the projections and the two attention matmuls (``q @ k^T`` and ``attn @ v``), as
+``torch.utils.flop_counter`` counts ``sdpa_flop_count``: for ``N`` sequences of ``L`` tokens of
+``E`` features, ``4 * N*L*E*E`` (q, k, v and out projections) ``+ 2 * N*L*L*E``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convshape.errors import ShapeError
+from convshape.layers.argtypes import ActivationName, PosFloat, PosInt, Probability
+from convshape.layers.base import Layer, Shape, fmt, register
+
+MODULES = "convshape.modules"
+
+
+def _sequences(shape: Shape, batch_first: bool, what: str) -> tuple[int, int, int]:
+    """(N, L, E) of a batched 3-D input, or of an unbatched (L, E) one (N = 1)."""
+    if len(shape) == 2:
+        return 1, shape[0], shape[1]
+    if len(shape) == 3:
+        n, seq = (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
+        return n, seq, shape[2]
+    layout = "(N, L, E)" if batch_first else "(L, N, E)"
+    raise ShapeError(
+        f"{what} takes {layout} or unbatched (L, E), got the {len(shape)}-D {fmt(shape)}"
+    )
+
+
+def attention_macs(n: int, seq: int, embed: int) -> int:
+    """q @ k^T and attn @ v: torch/utils/flop_counter.py sdpa_flop_count, halved."""
+    return 2 * n * seq * seq * embed
+
+
+def _check_heads(embed_dim: int, num_heads: int) -> None:
+    if embed_dim % num_heads:
+        raise ShapeError(
+            "embed_dim must be divisible by num_heads",
+            formula=[
+                f"embed_dim % num_heads = {embed_dim} % {num_heads} = {embed_dim % num_heads}"
+            ],
+        )
+
+
+@register
+@dataclass(frozen=True)
+class SelfAttention(Layer):
+    """``nn.MultiheadAttention(x, x, x)``, returning the output only; batch first by default."""
+
+    embed_dim: PosInt
+    num_heads: PosInt
+    dropout: Probability = 0.0
+    bias: bool = True
+    batch_first: bool = True
+
+    torch_module = f"{MODULES}.SelfAttention"
+    inferred = "embed_dim"
+    counts_macs = True
+
+    @classmethod
+    def infer(cls, shape: Shape) -> int | None:
+        return shape[-1] if len(shape) in (2, 3) else None
+
+    def check(self) -> None:
+        _check_heads(self.embed_dim, self.num_heads)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _, _, embed = _sequences(shape, self.batch_first, "SelfAttention")
+        if embed != self.embed_dim:
+            raise ShapeError(
+                f"was expecting embedding dimension of {self.embed_dim}, but got {embed}",
+                hint=f"embed_dim: {embed} would fit this input (or leave it out to infer it)",
+            )
+        return shape
+
+    def num_params(self) -> int:
+        e = self.embed_dim
+        return 4 * e * e + (4 * e if self.bias else 0)  # in_proj (3E, E), out_proj (E, E)
+
+    def macs(self, shape: Shape, out: Shape) -> int:
+        n, seq, e = _sequences(shape, self.batch_first, "SelfAttention")
+        return 4 * n * seq * e * e + attention_macs(n, seq, e)
+
+    def explain(self, shape: Shape, out: Shape) -> list[str]:
+        n, seq, e = _sequences(shape, self.batch_first, "SelfAttention")
+        return [
+            f"softmax(q k^T / sqrt(E/heads)) v over {self.num_heads} heads: {fmt(shape)} kept",
+            f"params = 4*E*E + 4*E = 4*{e}*{e} + 4*{e} = {self.num_params():,}"
+            if self.bias
+            else f"params = 4*E*E = {self.num_params():,}",
+            f"MACs = 4*N*L*E*E + 2*N*L*L*E = 4*{n}*{seq}*{e}*{e} + 2*{n}*{seq}*{seq}*{e} "
+            f"= {self.macs(shape, out):,}",
+        ]
+
+
+@dataclass(frozen=True)
+class _Encoder(Layer):
+    d_model: PosInt
+    nhead: PosInt
+    dim_feedforward: PosInt = 2048
+    dropout: Probability = 0.1
+    activation: ActivationName = "relu"
+    layer_norm_eps: PosFloat = 1e-5
+    batch_first: bool = False
+    norm_first: bool = False
+    bias: bool = True
+
+    inferred = "d_model"
+    counts_macs = True
+
+    @classmethod
+    def infer(cls, shape: Shape) -> int | None:
+        return shape[-1] if len(shape) in (2, 3) else None
+
+    def check(self) -> None:
+        _check_heads(self.d_model, self.nhead)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _, _, embed = _sequences(shape, self.batch_first, self.type_name)
+        if embed != self.d_model:
+            raise ShapeError(
+                f"was expecting embedding dimension of {self.d_model}, but got {embed}",
+                hint=f"d_model: {embed} would fit this input (or leave it out to infer it)",
+            )
+        return shape
+
+    def _layer_params(self) -> int:
+        e, f, b = self.d_model, self.dim_feedforward, self.bias
+        attention = 4 * e * e + (4 * e if b else 0)
+        feedforward = 2 * e * f + ((f + e) if b else 0)
+        norms = 2 * (2 * e if b else e)
+        return attention + feedforward + norms
+
+    def _layer_macs(self, shape: Shape) -> int:
+        n, seq, e = _sequences(shape, self.batch_first, self.type_name)
+        return (
+            4 * n * seq * e * e + attention_macs(n, seq, e) + 2 * n * seq * e * self.dim_feedforward
+        )
+
+
+@register
+@dataclass(frozen=True)
+class TransformerEncoderLayer(_Encoder):
+    def num_params(self) -> int:
+        return self._layer_params()
+
+    def macs(self, shape: Shape, out: Shape) -> int:
+        return self._layer_macs(shape)
+
+
+@register
+@dataclass(frozen=True)
+class TransformerEncoder(_Encoder):
+    """``nn.TransformerEncoder`` of ``num_layers`` copies of ``TransformerEncoderLayer(...)``."""
+
+    num_layers: PosInt = 1
+
+    torch_module = f"{MODULES}.TransformerEncoder"
+
+    def num_params(self) -> int:
+        return self.num_layers * self._layer_params()
+
+    def macs(self, shape: Shape, out: Shape) -> int:
+        return self.num_layers * self._layer_macs(shape)
