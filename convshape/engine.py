@@ -17,7 +17,7 @@ from convshape.errors import ConvshapeError, ShapeError
 from convshape.layers import Layer, Shape
 from convshape.layers.base import fmt, forward_shape
 from convshape.layers.kinds import make_for_input, rank_hint
-from convshape.spec.decls import Decl, LeafDecl, MergeDecl, SeqDecl, Spec, decl_type
+from convshape.spec.decls import BlockDecl, Decl, LeafDecl, MergeDecl, SeqDecl, Spec, decl_type
 
 BYTES_PER_FLOAT32 = 4
 
@@ -128,6 +128,11 @@ class _Walker:
 
     def node(self, decl: Decl, shape: Shape, parent: str, depth: int) -> Node:
         path = f"{parent}.{decl.key}" if parent else decl.key
+        if isinstance(decl, BlockDecl):  # a block's body, now that its input is known
+            try:
+                decl = _inherit(decl.expand(shape), decl)
+            except ConvshapeError as exc:
+                raise _locate(exc, decl, path, shape) from None
         order = self.entered
         self.entered += 1
         try:
@@ -217,7 +222,7 @@ def _container(
 
 
 def _inherit(child: Decl, parent: Decl) -> Decl:
-    """A frozen container freezes what it holds."""
+    """A frozen container (or block use) freezes what it holds."""
     return child if parent.trainable or not child.trainable else replace(child, trainable=False)
 
 

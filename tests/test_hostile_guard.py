@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, cli, error_of, predict_text, write
 
-import convshape
 from convshape.memory import MAX_VERIFY_LAYERS, estimate_bytes
 
 # ---------------------------------------------------------------- 3. the guard counts the living
 
 
 def concat_of(branches: int, width: int) -> str:
-    branch = f"[{{type: Conv2d, out_channels: 8, kernel_size: 1}}]"
+    branch = "[{type: Conv2d, out_channels: 8, kernel_size: 1}]"
     return (
         f"input: [1, 8, {width}, {width}]\nlayers:\n"
         f"  - {{type: Concat, branches: [{', '.join([branch] * branches)}]}}\n"

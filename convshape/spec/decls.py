@@ -6,6 +6,7 @@ the input shape, infers ``in_channels`` and friends, and predicts every output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,17 @@ class MergeDecl(Decl):
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def _unexpanded(shape: Shape) -> Decl:
+    raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class BlockDecl(Decl):
+    """A block use, expanded by the engine once its input shape is known (``expand``)."""
+
+    expand: Callable[[Shape], Decl] = _unexpanded
+
+
 @dataclass(frozen=True)
 class Spec:
     file: str
@@ -89,4 +101,6 @@ def decl_type(decl: Decl) -> str:
         return decl.cls.__name__
     if isinstance(decl, MergeDecl):
         return decl.kind
+    if isinstance(decl, BlockDecl):
+        return decl.block or "block"
     return "Sequential"

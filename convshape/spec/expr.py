@@ -1,10 +1,13 @@
 """``$name`` and ``${expr}``: a small arithmetic evaluator that never calls ``eval``.
 
-Accepted: int and float literals, the variables in scope, ``+ - * / // % **``, unary ``+ -``,
-parentheses and the functions ``min``, ``max``, ``abs``, ``int``, ``round``, ``ceil``,
-``floor``. Everything else (names not in scope, attributes, subscripts, other calls, strings,
-comparisons, lambdas, dunders) is refused before anything is computed; ``**`` and results are
-bounded so that ``10 ** 10 ** 10`` is refused instead of computed.
+Accepted: int and float literals, ``true``/``false`` (``True``/``False``), the variables in
+scope, ``+ - * / // % **``, unary ``+ -``, parentheses, comparisons (``== != < <= > >=``,
+chained), ``and``, ``or``, ``not``, conditionals (``a if cond else b``) and the functions
+``min``, ``max``, ``abs``, ``int``, ``round``, ``ceil``, ``floor`` and ``make_divisible``
+(torchvision's ``_make_divisible``). Booleans are not numbers: arithmetic on them is refused.
+Everything else (names not in scope, attributes, subscripts, other calls, strings, lambdas,
+dunders) is refused before anything is computed; ``**`` and results are bounded so that
+``10 ** 10 ** 10`` is refused instead of computed.
 
 Budgets, each a :class:`SpecError` that names it: an expression is at most
 ``MAX_EXPR_LENGTH`` characters and ``MAX_EXPR_DEPTH`` levels deep; a string built by
@@ -16,14 +19,13 @@ reader's budgets: ``MAX_NODES`` nodes, ``MAX_DEPTH`` levels and ``MAX_TEXT`` cha
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from convshape.errors import SpecError
+from convshape.errors import SpecError, did_you_mean
 from convshape.spec.yamlio import MAX_DEPTH, MAX_NODES, MAX_TEXT
 
 Number = int | float
@@ -52,6 +54,16 @@ def _round(value: Number, ndigits: Number | None = None) -> Number:
     return round(value) if ndigits is None else round(value, ndigits)
 
 
+def make_divisible(value: Number, divisor: int = 8, min_value: int | None = None) -> int:
+    """torchvision/models/_utils.py ``_make_divisible``: the nearest multiple of ``divisor``,
+    at least ``min_value`` (default ``divisor``), never below 90% of ``value``."""
+    if not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"divisor must be a positive int, got {divisor!r}")
+    low = divisor if min_value is None else min_value
+    new = max(low, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * value else new
+
+
 _FUNCS: dict[str, Callable[..., Number]] = {
     "min": min,
     "max": max,
@@ -60,7 +72,17 @@ _FUNCS: dict[str, Callable[..., Number]] = {
     "round": _round,
     "ceil": math.ceil,
     "floor": math.floor,
+    "make_divisible": make_divisible,
 }
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+Value = Number | bool
 _WHOLE = re.compile(r"\$(?:\{(?P<expr>[^{}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -94,40 +116,81 @@ class _Evaluator:
         self.scope = scope
         self.text = text
 
-    def eval(self, node: ast.AST) -> Number:
+    def eval(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
             return self.eval(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             if isinstance(node.value, bool):
-                raise SpecError(f"${{{self.text}}}: booleans are not numbers here")
+                return node.value
             return _bounded(node.value, self.text)
         if isinstance(node, ast.Name):
             return self.name(node.id)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-            value = self.eval(node.operand)
+            value = self.number(node.operand)
             return -value if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             return self.binop(node)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
             return self.call(node.func.id, node.args)
+        return self.logic(node)
+
+    def logic(self, node: ast.AST) -> Any:
+        """Comparisons, and / or / not, and ``a if cond else b``."""
+        if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+            left = self.number(node.left)
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
+                right = self.number(right_node)
+                if not _COMPARE[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.BoolOp):
+            want_all = isinstance(node.op, ast.And)
+            for value in node.values:
+                if self.boolean(value) is not want_all:
+                    return not want_all
+            return want_all
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return not self.boolean(node.operand)
+        if isinstance(node, ast.IfExp):
+            return self.eval(node.body if self.boolean(node.test) else node.orelse)
         raise SpecError(
-            f"${{{self.text}}}: `{ast.unparse(node)}` is not allowed "
-            "(only numbers, variables, + - * / // % **, min, max, abs, int, round, ceil, floor)"
+            f"${{{self.text}}}: `{ast.unparse(node)}` is not allowed (only numbers, true/false, "
+            "variables, + - * / // % **, comparisons, and/or/not, a if c else b, min, max, "
+            "abs, int, round, ceil, floor, make_divisible)"
         )
 
-    def name(self, name: str) -> Number:
+    def number(self, node: ast.AST) -> Number:
+        value = self.eval(node)
+        if isinstance(value, bool):
+            raise SpecError(f"${{{self.text}}}: `{ast.unparse(node)}` is true/false, not a number")
+        return value  # type: ignore[no-any-return]
+
+    def boolean(self, node: ast.AST) -> bool:
+        value = self.eval(node)
+        if not isinstance(value, bool):
+            raise SpecError(
+                f"${{{self.text}}}: `{ast.unparse(node)}` is a number, not true/false "
+                "(compare it: `x > 0`)"
+            )
+        return value
+
+    def name(self, name: str) -> Value:
+        if name in ("true", "false") and name not in self.scope:
+            return name == "true"  # YAML's spelling
         if name not in self.scope:
-            close = difflib.get_close_matches(name, list(self.scope), n=1)
-            tip = f" (did you mean '{close[0]}'?)" if close else ""
-            known = ", ".join(sorted(self.scope)) or "none"
+            close = did_you_mean(name, self.scope)
+            tip = f" ({close})" if close else ""
+            known = ", ".join(sorted(k for k in self.scope if not k.startswith("input_")))
+            known = known or "none"
             raise SpecError(f"unknown variable '{name}'{tip}; in scope: {known}")
         value = self.scope[name]
-        if not _is_number(value):
+        if not _is_number(value) and not isinstance(value, bool):
             raise SpecError(f"variable '{name}' is {value!r}, not a number, in ${{{self.text}}}")
         return value  # type: ignore[no-any-return]
 
     def binop(self, node: ast.BinOp) -> Number:
-        left, right = self.eval(node.left), self.eval(node.right)
+        left, right = self.number(node.left), self.number(node.right)
         if isinstance(node.op, ast.Pow):
             _check_pow(left, right, self.text)
         try:
@@ -144,7 +207,7 @@ class _Evaluator:
     def call(self, func: str, args: list[ast.expr]) -> Number:
         if func not in _FUNCS:
             raise SpecError(f"${{{self.text}}}: function '{func}' is not allowed")
-        values = [self.eval(a) for a in args]
+        values = [self.number(a) for a in args]
         try:
             return _bounded(_FUNCS[func](*values), self.text)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -177,8 +240,8 @@ def _too_deep(what: str) -> SpecError:
     return SpecError(f"{what}: expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)")
 
 
-def evaluate(text: str, scope: Mapping[str, Any]) -> Number:
-    """The value of the arithmetic expression ``text`` over ``scope``."""
+def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
+    """The value (a number, or true/false) of the expression ``text`` over ``scope``."""
     if len(text) > MAX_EXPR_LENGTH:
         raise SpecError(f"expression longer than {MAX_EXPR_LENGTH} characters")
     try:

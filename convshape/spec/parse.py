@@ -14,15 +14,15 @@ from typing import Any
 from convshape.codes import check_allow
 from convshape.containers import CONTAINERS, SEQUENTIAL
 from convshape.errors import ConvshapeError, Location, SpecError, did_you_mean
-from convshape.layers import REGISTRY, coerce
+from convshape.layers import REGISTRY, Shape, coerce
 from convshape.layers.kinds import schema
 from convshape.spec.checks import check_expect, fail, substitute_deep, type_hint
-from convshape.spec.decls import Decl, LeafDecl, Origin, SeqDecl, Spec
+from convshape.spec.decls import BlockDecl, Decl, LeafDecl, Origin, SeqDecl, Spec
 from convshape.spec.names import check_module_name
 from convshape.spec.yamlio import YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "description", "input", "unbatched", "allow", "vars", "blocks", "layers")
-META_KEYS = ("type", "name", "expect", "repeat", "trainable", "allow")
+META_KEYS = ("type", "name", "expect", "repeat", "trainable", "allow", "if")
 BLOCK_KEYS = ("params", "vars")  # a block definition's own keys, besides its body
 SCOPE_HINT = "a block sees only its params, its own vars and the top-level vars"
 MAX_BLOCK_DEPTH = 16
@@ -79,6 +79,7 @@ class Parser:
             raise fail("'name' must be a string", data.value_locs["name"])
         loc = data.value_locs["input"]
         shape = self._input(self._subst(data["input"], values, loc, "input"), loc)
+        values.update({k: v for k, v in shape_names(shape, "input_").items() if k not in values})
         unbatched = data.get("unbatched", False)
         if not isinstance(unbatched, bool):
             raise fail("'unbatched' must be true or false", data.value_locs["unbatched"])
@@ -176,6 +177,8 @@ class Parser:
         names: set[str] = set()
         for i, item in enumerate(items):
             item_path, item_loc = f"{path}[{i}]", item_locs[i]
+            if not self._included(item, scope, item_path):
+                continue
             times = self._repeat(item, item_loc, scope, item_path)
             for copy in range(times):
                 copy_path = f"{item_path} (copy {copy + 1} of {times})" if times > 1 else item_path
@@ -189,6 +192,15 @@ class Parser:
                     decl = replace(decl, key=unique)
                 children.append(decl)
         return SeqDecl(key=key, origin=Origin(loc, path, scope.via), children=tuple(children))
+
+    def _included(self, item: Any, scope: Scope, path: str) -> bool:
+        """``if: ${...}``: a layer written only when a condition holds."""
+        if not isinstance(item, YMap) or "if" not in item:
+            return True
+        cond = self.value(item, "if", scope, path)
+        if not isinstance(cond, bool):
+            raise fail(f"'if' must be true or false, got {cond!r}", item.value_locs["if"], path)
+        return cond
 
     def _repeat(self, item: Any, loc: Location, scope: Scope, path: str) -> int:
         if not isinstance(item, YMap) or "repeat" not in item:
@@ -313,12 +325,38 @@ class Parser:
     def _instance(
         self, block: Block, item: YMap, scope: Scope, path: str, key: str, meta: dict[str, Any]
     ) -> Decl:
+        """A block use: its arguments are read here, where it is used; its body is expanded
+        when the engine knows its input shape (:class:`BlockDecl`), so the body can read it."""
         if scope.depth >= MAX_BLOCK_DEPTH:
             raise fail(f"blocks nested deeper than {MAX_BLOCK_DEPTH} (a block using itself?)",
                        item.loc, path)  # fmt: skip
         allowed = (*block.params, *META_KEYS)
         self._check_keys(item, allowed, f"block {block.name}", path)
-        values = self._arguments(block, item, scope, path)
+        given = {name: self.value(item, name, scope, path) for name in block.params if name in item}
+        missing = [name for name, default in block.params.items() if default is None]
+        for name in missing:
+            if name not in given:
+                raise fail(f"block {block.name} needs parameter '{name}'", item.loc, path)
+        via = f"block {block.name} used at {item.loc}"
+        if scope.via:
+            via += f", inside {scope.via.removeprefix('block ')}"
+        use = Origin(item.loc, path, scope.via)
+        nesting = self.nesting
+
+        def expand(shape: Shape) -> Decl:
+            values = self._arguments(block, given, scope, path, shape)
+            inner = Scope(values, scope.blocks, via, scope.depth + 1, scope.top)
+            outer, self.nesting = self.nesting, nesting
+            try:
+                decl = self.layer(self._body(block), block.location, inner, path, key)
+            finally:
+                self.nesting = outer
+            return replace(decl, block=block.name, use=use, **meta)
+
+        return BlockDecl(key=key, origin=use, block=block.name, use=use, expand=expand, **meta)
+
+    @staticmethod
+    def _body(block: Block) -> YMap:
         body = YMap({k: v for k, v in block.body.items() if k not in BLOCK_KEYS})
         body.loc, body.key_locs, body.value_locs = (
             block.body.loc,
@@ -328,27 +366,19 @@ class Parser:
         if "type" not in body:  # a block of plain `layers:` is a Sequential
             body["type"] = SEQUENTIAL.name
             body.value_locs = {**body.value_locs, "type": block.location}
-        via = f"block {block.name} used at {item.loc}"
-        if scope.via:
-            via += f", inside {scope.via.removeprefix('block ')}"
-        inner = Scope(values, scope.blocks, via, scope.depth + 1, scope.top)
-        decl = self.layer(body, block.location, inner, path, key)
-        use = Origin(item.loc, path, scope.via)
-        return replace(decl, block=block.name, use=use, **meta)
+        return body
 
-    def _arguments(self, block: Block, item: YMap, scope: Scope, path: str) -> dict[str, Any]:
-        """The block body's variables: top-level vars, then the params (a given value is
-        evaluated where the block is used, a default in the block's own scope), then the
-        block's vars."""
-        values = dict(scope.top or {})
-        given = {name: self.value(item, name, scope, path) for name in block.params if name in item}
-        values.update(given)
+    def _arguments(
+        self, block: Block, given: dict[str, Any], scope: Scope, path: str, shape: Shape
+    ) -> dict[str, Any]:
+        """The block body's variables: top-level vars, its input's sizes (:func:`shape_names`),
+        the params (a given value was evaluated where the block is used, a default is evaluated
+        in the block's own scope), then the block's vars."""
+        values = {**(scope.top or {}), **shape_names(shape, ""), **given}
         for name, default in block.params.items():
-            if name in given:
-                continue
-            if default is None:
-                raise fail(f"block {block.name} needs parameter '{name}'", item.loc, path)
-            values[name] = self._subst(default, values, block.params.value_locs[name], path, True)
+            if name not in given:
+                loc = block.params.value_locs[name]
+                values[name] = self._subst(default, values, loc, path, True)
         return self._block_vars(block.vars, values, path)
 
     def _block_vars(self, local: YMap, values: dict[str, Any], path: str) -> dict[str, Any]:
@@ -356,6 +386,17 @@ class Parser:
             self._identifier(name, local.key_locs[name], "variable")
             values[name] = self._subst(value, values, local.value_locs[name], path, True)
         return values
+
+
+def shape_names(shape: Shape, prefix: str) -> dict[str, int]:
+    """The sizes of a ``(N, C, *spatial)`` shape by name: ``N``, ``C``, then ``L`` (1-d),
+    ``H, W`` (2-d) or ``D, H, W`` (3-d), and ``rank``; with ``prefix`` (``input_H``)."""
+    names: dict[str, int] = {"rank": len(shape)}
+    for name, size in zip(("N", "C"), shape, strict=False):
+        names[name] = size
+    spatial = {3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}.get(len(shape), ())
+    names.update(zip(spatial, shape[2:], strict=False))
+    return {f"{prefix}{k}": v for k, v in names.items()}
 
 
 def load(path: str | Path) -> Spec:
