@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from convshape.errors import Location, ShapeError
 from convshape.layers import REGISTRY, Shape
-from convshape.layers.base import fmt, wrap_dim
+from convshape.layers.base import broadcast_shape, fmt, wrap_dim
 from convshape.spec.decls import Branch, LeafDecl, MergeDecl, Origin, SeqDecl
 
 if TYPE_CHECKING:
@@ -231,24 +231,6 @@ class SplitType(ContainerType):
 
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         return cat_shape(outs, decl.options["dim"])
-
-
-def broadcast_shape(a: Shape, b: Shape) -> Shape:
-    """torch's broadcasting (aten/src/ATen/ExpandUtils.cpp infer_size): align from the right;
-    each pair of sizes is equal or one of them is 1."""
-    out = []
-    for i in range(1, max(len(a), len(b)) + 1):
-        x = a[-i] if i <= len(a) else 1
-        y = b[-i] if i <= len(b) else 1
-        if x != y and 1 not in (x, y):
-            dim = max(len(a), len(b)) - i
-            raise ShapeError(
-                f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
-                f"non-singleton dimension {dim}",
-                formula=[f"x {fmt(a)} * gate {fmt(b)}: sizes align from the right"],
-            )
-        out.append(max(x, y))
-    return tuple(reversed(out))
 
 
 def cat_shape(outs: list[Shape], dim: int) -> Shape:

@@ -178,7 +178,9 @@ class LayerScale(nn.Module):
         self.gamma = nn.Parameter(torch.full((num_features,), float(init_value)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.dim % x.dim()
+        d = self.dim + x.dim() if self.dim < 0 else self.dim
+        if not 0 <= d < x.dim():
+            raise IndexError(f"Dimension out of range (got {self.dim} for a {x.dim()}-d input)")
         return x * self.gamma.view(-1, *([1] * (x.dim() - 1 - d)))
 
     def extra_repr(self) -> str:

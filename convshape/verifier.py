@@ -12,7 +12,8 @@ tensor that another path still reads (reported at the first module whose output 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,23 @@ def _sdpa_flops(query: Shape, key: Shape, value: Shape, *args: Any, **kwargs: An
 _UNCOUNTED = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
 
 
+def flop_counter_mode() -> FlopCounterMode:
+    """torch's FlopCounterMode, counting the CPU flash attention kernel too."""
+    return FlopCounterMode(display=False, custom_mapping=_UNCOUNTED)
+
+
+@contextmanager
+def composite_attention() -> Iterator[None]:
+    """Attention's fused inference kernels (``torch._native_multi_head_attention``) hide
+    their matmuls from FlopCounterMode: run the composite path, whose ops it counts."""
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
 def _dummy(shape: Shape, device: str) -> torch.Tensor:
     if device == "meta":
         return torch.empty(shape, device="meta")
@@ -115,15 +133,11 @@ def verify(
     except ConvshapeError as exc:
         result.errors.append(exc)
         return result
-    counter = FlopCounterMode(display=False, custom_mapping=_UNCOUNTED)
+    counter = flop_counter_mode()
     recorder = _Recorder(counter, result, {} if device != "meta" else None)
     handles = []
     was_training = model.training if model is not None else False
-    fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
-        # attention's fused inference kernels (torch._native_multi_head_attention) hide their
-        # matmuls from FlopCounterMode: run the composite path, whose ops it counts
-        torch.backends.mha.set_fastpath_enabled(False)
         if model is None:
             with torch.device(device):
                 model = build(prediction)
@@ -133,7 +147,7 @@ def verify(
                 handles.append(module.register_forward_pre_hook(recorder.pre(path)))
                 handles.append(module.register_forward_hook(recorder.post(path)))
         x = _dummy(prediction.spec.input_shape, device)
-        with torch.no_grad(), counter:
+        with torch.no_grad(), composite_attention(), counter:
             y = model(x.clone())
         result.completed = True
         if recorder.sums is not None:
@@ -144,7 +158,6 @@ def verify(
     except Exception as exc:  # torch's own failure is the finding here
         result.errors.append(_runtime_error(exc, recorder, prediction))
     finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
         for handle in handles:
             handle.remove()
         if model is not None:

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 torch = pytest.importorskip("torch")  # a module that imports this one is skipped without torch
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from convshape.builder import torch_class  # noqa: E402
 from convshape.errors import ConvshapeError  # noqa: E402
 from convshape.layers import REGISTRY, coerce, make  # noqa: E402
 from convshape.layers.base import forward_shape  # noqa: E402
+from convshape.verifier import composite_attention, flop_counter_mode  # noqa: E402
 
 
 def torch_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Any:
@@ -27,9 +28,9 @@ def torch_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) ->
             warnings.simplefilter("error")
             # a performance note, not a shape problem (aten/src/ATen/native/Convolution.cpp)
             warnings.filterwarnings("ignore", "Using padding='same' with even kernel lengths")
-            module = getattr(torch.nn, type_name)(**kwargs).eval()
+            module = torch_class(REGISTRY[type_name])(**kwargs).eval()
             x = torch.randn(shape)
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            with torch.no_grad(), composite_attention(), flop_counter_mode() as counter:
                 y = module(x)
     except Exception as exc:  # any torch failure is the oracle's answer
         return exc

@@ -186,6 +186,24 @@ def wrap_dim(dim: int, rank: int, name: str = "dim") -> int:
     return dim % n
 
 
+def broadcast_shape(a: Shape, b: Shape) -> Shape:
+    """torch's broadcasting (aten/src/ATen/ExpandUtils.cpp infer_size): align from the right;
+    each pair of sizes is equal or one of them is 1."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            dim = max(len(a), len(b)) - i
+            raise ShapeError(
+                f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
+                f"non-singleton dimension {dim}",
+                formula=[f"{fmt(a)} with {fmt(b)}: sizes align from the right"],
+            )
+        out.append(max(x, y))
+    return tuple(reversed(out))
+
+
 def fit_hint(field: str, value: int) -> str:
     """The hint for a declared argument that does not fit the input."""
     return f"{field}: {value} would fit this input (or leave it out to infer it)"

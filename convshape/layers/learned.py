@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import PosInt, Probability, StochasticMode
-from convshape.layers.base import Layer, Shape, fmt, register, wrap_dim
+from convshape.layers.base import Layer, Shape, broadcast_shape, fmt, register, wrap_dim
 
 MODULES = "convshape.modules"
 
@@ -37,13 +37,16 @@ class LayerScale(Layer):
 
     def output_shape(self, shape: Shape) -> Shape:
         d = wrap_dim(self.dim, len(shape), "dim")
-        if shape[d] != self.num_features:
+        gamma = (self.num_features, *([1] * (len(shape) - 1 - d)))
+        try:  # torch broadcasts gamma (C, 1, ..., 1) with x
+            return broadcast_shape(shape, gamma)
+        except ShapeError as exc:
             raise ShapeError(
                 f"LayerScale of {self.num_features} features cannot scale dim {d} of size "
                 f"{shape[d]}",
+                formula=exc.formula,
                 hint=f"num_features: {shape[d]} would fit this input",
-            )
-        return shape
+            ) from None
 
     def num_params(self) -> int:
         return self.num_features
@@ -108,13 +111,14 @@ class PositionEmbedding(_Sequence):
         return {"num_positions": shape[1] if len(shape) == 3 else None, **super().inferable(shape)}
 
     def output_shape(self, shape: Shape) -> Shape:
-        self._tokens(shape, "PositionEmbedding")
-        if shape[1:] != (self.num_positions, self.embed_dim):
+        try:  # torch broadcasts x + pos, pos of (1, L, E)
+            return broadcast_shape(shape, (1, self.num_positions, self.embed_dim))
+        except ShapeError as exc:
             raise ShapeError(
                 f"a ({self.num_positions}, {self.embed_dim}) position embedding cannot be added "
-                f"to {fmt(shape)}"
-            )
-        return shape
+                f"to {fmt(shape)}",
+                formula=exc.formula,
+            ) from None
 
     def num_params(self) -> int:
         return self.num_positions * self.embed_dim
