@@ -59,3 +59,9 @@ def substitute_deep(value: Any, scope: Mapping[str, Any]) -> Any:
         if not stack:
             return result
         stack[-1][1].append(result)
+
+
+def identifier(name: str, loc: Location, what: str) -> None:
+    """Refuse a variable, block or parameter name that is not an identifier."""
+    if not name.isidentifier() or name.startswith("__"):
+        raise fail(f"{what} name '{name}' must be an identifier (letters, digits, _)", loc)

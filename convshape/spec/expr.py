@@ -137,12 +137,15 @@ class _Evaluator:
     def logic(self, node: ast.AST) -> Any:
         """Comparisons, and / or / not, and ``a if cond else b``."""
         if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
-            left = self.number(node.left)
-            for op, right_node in zip(node.ops, node.comparators, strict=True):
-                right = self.number(right_node)
-                if not _COMPARE[type(op)](left, right):
+            parts = [node.left, *node.comparators]
+            values = [self.eval(part) for part in parts]
+            for i, op in enumerate(node.ops):
+                a, b = values[i], values[i + 1]
+                both_bool = isinstance(a, bool) and isinstance(b, bool)
+                if not (both_bool and isinstance(op, ast.Eq | ast.NotEq)):
+                    self.number(parts[i]), self.number(parts[i + 1])  # no true < 1
+                if not _COMPARE[type(op)](a, b):
                     return False
-                left = right
             return True
         if isinstance(node, ast.BoolOp):
             want_all = isinstance(node.op, ast.And)

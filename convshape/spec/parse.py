@@ -16,12 +16,15 @@ from convshape.containers import CONTAINERS, SEQUENTIAL
 from convshape.errors import ConvshapeError, Location, SpecError, did_you_mean
 from convshape.layers import REGISTRY, Shape, coerce
 from convshape.layers.kinds import schema
-from convshape.spec.checks import check_expect, fail, substitute_deep, type_hint
+from convshape.spec.blocks import Block, read_blocks, shape_names
+from convshape.spec.checks import check_expect, fail, identifier, substitute_deep, type_hint
 from convshape.spec.decls import BlockDecl, Decl, LeafDecl, Origin, SeqDecl, Spec
 from convshape.spec.names import check_module_name
 from convshape.spec.yamlio import YList, YMap, load_yaml
 
-TOP_KEYS = ("name", "description", "input", "unbatched", "allow", "vars", "blocks", "layers")
+TOP_KEYS = (
+    "name", "description", "input", "unbatched", "allow", "include", "vars", "blocks", "layers",
+)  # fmt: skip
 META_KEYS = ("type", "name", "expect", "repeat", "trainable", "allow", "if")
 BLOCK_KEYS = ("params", "vars")  # a block definition's own keys, besides its body
 SCOPE_HINT = "a block sees only its params, its own vars and the top-level vars"
@@ -29,15 +32,6 @@ MAX_BLOCK_DEPTH = 16
 MAX_NESTING = 48  # containers in containers, through blocks too: far past any real model
 MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
-
-
-@dataclass(frozen=True)
-class Block:
-    name: str
-    params: YMap  # name -> default (None: required)
-    vars: YMap  # block-local derived values, evaluated after the params
-    body: YMap
-    location: Location
 
 
 @dataclass
@@ -73,7 +67,7 @@ class Parser:
             if key not in data:
                 raise fail(f"the spec needs '{key}'", data.loc)
         values = self._vars(data)
-        scope = Scope(values, self._blocks(data), top=values)
+        scope = Scope(values, read_blocks(data, self.file), top=values)
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise fail("'name' must be a string", data.value_locs["name"])
@@ -105,36 +99,9 @@ class Parser:
             raise fail("'vars' must be a mapping of names to values", data.value_locs["vars"])
         values: dict[str, Any] = {}
         for key, value in raw.items():
-            self._identifier(key, raw.key_locs[key], "variable")
+            identifier(key, raw.key_locs[key], "variable")
             values[key] = self._subst(value, values, raw.value_locs[key], "vars")
         return values
-
-    def _blocks(self, data: YMap) -> dict[str, Block]:
-        raw = data.get("blocks") or YMap()
-        if not isinstance(raw, YMap):
-            raise fail("'blocks' must be a mapping of block names to definitions", raw.loc)
-        blocks = {}
-        for name, body in raw.items():
-            loc = raw.key_locs[name]
-            self._identifier(name, loc, "block")
-            if name in REGISTRY or name in CONTAINERS:
-                raise fail(f"block name '{name}' hides the layer type of that name", loc)
-            if not isinstance(body, YMap):
-                raise fail(f"block '{name}' must be a mapping with 'type' or 'layers'", loc)
-            params = body.get("params") or YMap()
-            if not isinstance(params, YMap):
-                raise fail(f"block '{name}': 'params' must be a mapping", body.loc)
-            for p in params:
-                self._identifier(p, params.key_locs[p], "block parameter")
-            local = body.get("vars") or YMap()
-            if not isinstance(local, YMap):
-                raise fail(f"block '{name}': 'vars' must be a mapping", body.value_locs["vars"])
-            blocks[name] = Block(name, params, local, body, loc)
-        return blocks
-
-    def _identifier(self, name: str, loc: Location, what: str) -> None:
-        if not name.isidentifier() or name.startswith("__"):
-            raise fail(f"{what} name '{name}' must be an identifier (letters, digits, _)", loc)
 
     def _check_keys(self, m: YMap, allowed: tuple[str, ...], what: str, path: str) -> None:
         for key in m:
@@ -383,20 +350,9 @@ class Parser:
 
     def _block_vars(self, local: YMap, values: dict[str, Any], path: str) -> dict[str, Any]:
         for name, value in local.items():
-            self._identifier(name, local.key_locs[name], "variable")
+            identifier(name, local.key_locs[name], "variable")
             values[name] = self._subst(value, values, local.value_locs[name], path, True)
         return values
-
-
-def shape_names(shape: Shape, prefix: str) -> dict[str, int]:
-    """The sizes of a ``(N, C, *spatial)`` shape by name: ``N``, ``C``, then ``L`` (1-d),
-    ``H, W`` (2-d) or ``D, H, W`` (3-d), and ``rank``; with ``prefix`` (``input_H``)."""
-    names: dict[str, int] = {"rank": len(shape)}
-    for name, size in zip(("N", "C"), shape, strict=False):
-        names[name] = size
-    spatial = {3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}.get(len(shape), ())
-    names.update(zip(spatial, shape[2:], strict=False))
-    return {f"{prefix}{k}": v for k, v in names.items()}
 
 
 def load(path: str | Path) -> Spec:
