@@ -13,9 +13,11 @@ from convshape.results import FileResult
 
 
 def error_json(err: ConvshapeError, file: str) -> dict[str, Any]:
+    """An error, or (with ``code`` instead of ``kind``) a warning: the same located fields."""
     ctx = err.context
+    head = {"code": err.code} if isinstance(err, LintWarning) else {"kind": str(err.kind)}
     out: dict[str, Any] = {
-        "kind": str(err.kind),
+        **head,
         "message": err.message,
         "file": ctx.location.file if ctx.location else ctx.file or file,
         "line": ctx.location.line if ctx.location else None,
@@ -50,22 +52,6 @@ def row_json(node: Node, actual: dict[str, tuple[int, ...]] | None) -> dict[str,
     return row
 
 
-def warning_json(w: LintWarning, file: str) -> dict[str, Any]:
-    ctx = w.context
-    out: dict[str, Any] = {
-        "code": w.code,
-        "message": w.message,
-        "file": ctx.location.file if ctx.location else file,
-        "line": ctx.location.line if ctx.location else None,
-        "column": ctx.location.column if ctx.location else None,
-        "layer": ctx.layer_path,
-        "rendered": w.render(),
-    }
-    if w.hint:
-        out["hint"] = w.hint
-    return out
-
-
 def file_json(result: FileResult) -> dict[str, Any]:
     spec, prediction, t = result.spec, result.prediction, result.totals
     actual = result.verification.actual if result.verification else None
@@ -87,7 +73,7 @@ def file_json(result: FileResult) -> dict[str, Any]:
         "activation_bytes": None if t is None else t.activation_bytes,
         "layers": [row_json(n, actual) for n in result.rows],
         "errors": [error_json(e, result.file) for e in result.errors],
-        "warnings": [warning_json(w, result.file) for w in result.warnings],
+        "warnings": [error_json(w, result.file) for w in result.warnings],
     }
 
 
