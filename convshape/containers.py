@@ -104,15 +104,21 @@ class ResidualType(ContainerType):
             return MergeDecl(key="", origin=body.origin, kind=self.name,
                              branches=(Branch("body", body),), options={})  # fmt: skip
         branches = (Branch("body", body), Branch("shortcut", shortcut))
+        first = r.value(item, "shortcut_first", scope, path) if "shortcut_first" in item else False
+        if not isinstance(first, bool):
+            raise r.fail(f"'shortcut_first' must be true or false, got {first!r}",
+                         item.value_locs["shortcut_first"], path)  # fmt: skip
+        if first and shortcut is not None:  # registered first, as torchvision's RegNet does
+            branches = branches[::-1]
         return MergeDecl(key="", origin=body.origin, kind=self.name, branches=branches,
                          options={"auto": auto})  # fmt: skip
 
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         if len(outs) == 1:
             return outs[0]  # connect: false
-        body, added = outs
+        body, added = outs if decl.branches[0].key == "body" else outs[::-1]
         if added != body:
-            shortcut = decl.branches[1].layers
+            shortcut = next(b.layers for b in decl.branches if b.key == "shortcut")
             what = "the shortcut" if shortcut is not None else "the identity shortcut"
             raise ShapeError(
                 f"cannot add body and shortcut: body gives {fmt(body)}, {what} gives {fmt(added)}",
@@ -296,7 +302,7 @@ CONTAINERS: Mapping[str, ContainerType] = {
     c.name: c
     for c in (
         SEQUENTIAL,
-        ResidualType("Residual", ("body", "shortcut", "connect"), "Residual"),
+        ResidualType("Residual", ("body", "shortcut", "connect", "shortcut_first"), "Residual"),
         CONCAT,
         GateType("Gate", ("layers",), "Gate"),
         SplitType("Split", ("branches", "dim", "sizes", "chunks"), "Split"),

@@ -227,19 +227,23 @@ def _inherit(child: Decl, parent: Decl) -> Decl:
 
 
 def _stride(node: Node, ndim: int) -> tuple[int, ...] | None:
-    """The product of a branch's window strides per spatial dim; None if one of its layers
-    changes spatial sizes other than by a stride (padding, upsampling, adaptive pooling)."""
+    """The product of a branch's window strides per spatial dim; None if one of its parts
+    changes spatial sizes other than by a stride (padding, upsampling, adaptive pooling).
+    A part that keeps the spatial size (a squeeze-excitation Gate) counts as stride 1."""
     if ndim < 1:
         return None
+    same_rank = len(node.input_shape) == len(node.output_shape)
+    if same_rank and node.input_shape[-ndim:] == node.output_shape[-ndim:]:
+        return (1,) * ndim
+    if node.layer is not None:
+        step = node.layer.window_stride()
+        return step if step is not None and len(step) == ndim else None
+    if node.type_name != "Sequential":  # a merge: its branches agree; the first one tells
+        return _stride(node.children[0], ndim) if node.children else None
     total = [1] * ndim
-    for leaf in node.leaves():
-        assert leaf.layer is not None
-        if leaf.input_shape[-ndim:] == leaf.output_shape[-ndim:] and len(leaf.input_shape) == len(
-            leaf.output_shape
-        ):
-            continue
-        step = leaf.layer.window_stride()
-        if step is None or len(step) != ndim:
+    for child in node.children:
+        step = _stride(child, ndim)
+        if step is None:
             return None
         total = [a * b for a, b in zip(total, step, strict=True)]
     return tuple(total)

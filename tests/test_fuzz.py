@@ -109,6 +109,9 @@ PLAUSIBLE: dict[str, Kind] = {
     "PaddingMode": _just(st.sampled_from(["zeros", "reflect", "replicate", "circular"])),
     "UpsampleMode": _just(st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "area"])),
     "GeluApprox": _just(st.sampled_from(["none", "tanh"])),
+    "DimList": _just(st.lists(st.integers(-4, 3), min_size=1, max_size=5)),
+    "StochasticMode": _just(st.sampled_from(["row", "batch"])),
+    "ActivationName": _just(st.sampled_from(["relu", "gelu"])),
 }
 assert set(PLAUSIBLE) >= {str(f.type) for c in REGISTRY.values() for f in schema(c).values()}
 
@@ -119,6 +122,8 @@ META: dict[str, st.SearchStrategy[Any]] = {
     "expect": st.one_of(st.lists(st.one_of(st.none(), st.integers(0, 16)), max_size=5), HOSTILE),
     "repeat": st.one_of(st.integers(-1, 3), st.just("$w"), HOSTILE),
     "trainable": st.one_of(st.booleans(), HOSTILE),
+    "if": st.one_of(st.booleans(), st.just("${1 < 2}"), HOSTILE),
+    "allow": st.one_of(st.just(["CS105"]), st.just("CS999"), HOSTILE),
 }
 
 
