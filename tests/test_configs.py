@@ -30,6 +30,17 @@ PUBLISHED = {
         (2, 128, 32, 32),
     ),
     "densenet_seed.yaml": (None, None, (1, 10)),  # the seed prints only the output shape
+    # torchvision's modern models (weights=None; googlenet and inception_v3 without aux heads)
+    "googlenet.yaml": (6_624_904, 1_498_376_192, (1, 1000)),
+    "inception_v3.yaml": (23_834_568, 5_713_216_096, (1, 1000)),
+    "shufflenet_v2_x1_0.yaml": (2_278_604, 144_907_992, (1, 1000)),
+    "mobilenet_v3_large.yaml": (5_483_032, 216_589_760, (1, 1000)),
+    "efficientnet_b0.yaml": (5_288_548, 385_814_752, (1, 1000)),
+    "regnet_y_400mf.yaml": (4_344_144, 401_842_848, (1, 1000)),
+    "convnext_tiny.yaml": (28_589_128, 4_455_531_264, (1, 1000)),
+    # 16,848,500,736 linear/conv + 715,327,488 attention (12 layers of 2 * 197 * 197 * 768)
+    "vit_b_16.yaml": (86_567_656, 16_848_500_736 + 12 * 2 * 197 * 197 * 768, (1, 1000)),
+    "unet.yaml": (None, None, (1, 2, 256, 256)),
 }
 
 
