@@ -114,10 +114,13 @@ def _own_blocks(data: YMap) -> dict[str, Block]:
 
 def shape_names(shape: Shape, prefix: str) -> dict[str, int]:
     """The sizes of a ``(N, C, *spatial)`` shape by name: ``N``, ``C``, then ``L`` (1-d),
-    ``H, W`` (2-d) or ``D, H, W`` (3-d), and ``rank``; with ``prefix`` (``input_H``)."""
+    ``H, W`` (2-d) or ``D, H, W`` (3-d), ``E`` (the last dim) and ``rank``; with ``prefix``
+    (``input_H``)."""
     names: dict[str, int] = {"rank": len(shape)}
     for name, size in zip(("N", "C"), shape, strict=False):
         names[name] = size
     spatial = {3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}.get(len(shape), ())
     names.update(zip(spatial, shape[2:], strict=False))
+    if shape:
+        names["E"] = shape[-1]  # the last dim: the embedding of a (N, L, E) sequence
     return {f"{prefix}{k}": v for k, v in names.items()}
