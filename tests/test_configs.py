@@ -101,7 +101,7 @@ def test_resnet50_and_densenet121_fit_on_a_page() -> None:
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize("device", ["meta"])  # cpu: test_verifier_agrees_on_every_layer
 def test_cli_verifies_every_config(device: str) -> None:
     import json
 
