@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from convshape.engine import _within_int64
-from convshape.errors import ConvshapeError, SpecError
-from convshape.layers import REGISTRY, Layer, Shape, coerce, make
+from convshape.engine import within_int64
+from convshape.errors import ConvshapeError, SpecError, did_you_mean
+from convshape.layers import REGISTRY, Layer, Shape, coerce
 from convshape.layers.base import forward_shape
-from convshape.layers.kinds import schema
+from convshape.layers.kinds import make_for_input, schema
 from convshape.spec.expr import MAX_EXPR_LENGTH, parse_expression
 from convshape.spec.yamlio import MAX_INT
 
@@ -60,11 +59,12 @@ def layer_type(name: str) -> type[Layer]:
     """The registered class called ``name``, or a SpecError with a did-you-mean."""
     cls = REGISTRY.get(name)
     if cls is None:
-        close = difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.6)
-        if not close:
-            lower = {k.lower(): k for k in REGISTRY}
-            close = [lower[name.lower()]] if name.lower() in lower else []
-        hint = f"did you mean '{close[0]}'?" if close else "`convshape layers` lists them all"
+        lower = {k.lower(): k for k in REGISTRY}
+        hint = (
+            did_you_mean(name, REGISTRY)
+            or did_you_mean(lower.get(name.lower(), ""), REGISTRY)
+            or "`convshape layers` lists them all"
+        )
         raise SpecError(f"unknown layer type '{name}'", hint=hint)
     return cls
 
@@ -172,21 +172,17 @@ def _size(part: str) -> int:
 def build_layer(cls: type[Layer], raw: dict[str, Any], shape: Shape) -> Layer:
     """Check the arguments and fill the inferable one (in_channels, ...) from ``shape``."""
     args = {name: coerce(cls, name, value) for name, value in raw.items()}
-    if cls.inferred and cls.inferred not in args:
-        value = cls.infer(shape)
-        if value is not None:
-            args[cls.inferred] = value
-    return make(cls, args)
+    return make_for_input(cls, args, shape)
 
 
 def calculate(expression: str, input_shape: str | Shape) -> CalcResult:
     """The output shape, params and MACs of one layer on one input."""
     shape = parse_shape(input_shape) if isinstance(input_shape, str) else tuple(input_shape)
-    _within_int64(shape, "input")
+    within_int64(shape, "input")
     cls, raw = parse_call(expression)
     try:
         layer = build_layer(cls, raw, shape)
-        out = _within_int64(forward_shape(layer, shape))
+        out = within_int64(forward_shape(layer, shape))
     except ConvshapeError as exc:
         raise exc.located(layer_type=cls.__name__, input_shape=shape) from None
     return CalcResult(layer, shape, out, layer.num_params(), layer.macs(shape, out))

@@ -155,9 +155,9 @@ class _Walker:
     def leaf(self, decl: LeafDecl, shape: Shape, path: str, depth: int) -> Node:
         cls = decl.cls
         layer = make_for_input(cls, decl.args, shape)
-        _weights_within_int64(layer)
+        _weightswithin_int64(layer)
         try:
-            out = _within_int64(forward_shape(layer, shape))
+            out = within_int64(forward_shape(layer, shape))
         except ShapeError as exc:
             hint = exc.hint or rank_hint(cls, shape)
             raise ShapeError(exc.message, formula=exc.formula, hint=hint) from None
@@ -193,7 +193,7 @@ class _Walker:
                 continue
             children.append(self.node(_inherit(layers, decl), x, path, depth + 1))
             outs.append(children[-1].output_shape)
-        out = _within_int64(rule.merge(decl, outs))
+        out = within_int64(rule.merge(decl, outs))
         return _container(decl.kind, path, decl, shape, out, depth, children)
 
 
@@ -253,7 +253,7 @@ MAX_NUMEL = 2**63 - 1  # torch sizes and element counts are int64
 MAX_BYTES = 2**63 - 1  # and so is a storage's byte count, on every device, meta included
 
 
-def _within_int64(out: Shape, what: str = "output") -> Shape:
+def within_int64(out: Shape, what: str = "output") -> Shape:
     """Refuse an output no torch tensor can have, even on meta (and keep formulas finite)."""
     numel = prod(out)
     if numel > MAX_NUMEL:
@@ -269,7 +269,7 @@ def _within_int64(out: Shape, what: str = "output") -> Shape:
     return out
 
 
-def _weights_within_int64(layer: Layer) -> None:
+def _weightswithin_int64(layer: Layer) -> None:
     """Refuse weights torch cannot allocate, even on meta, at the layer (not in the builder)."""
     params = layer.num_params()
     if params * BYTES_PER_FLOAT32 > MAX_BYTES:
@@ -356,7 +356,7 @@ def predict(spec: Spec) -> Prediction:
     """Every module's shapes, params and MACs; stops at the first impossible layer."""
     walker = _Walker(spec.expects)
     try:
-        _within_int64(spec.input_shape, "input")
+        within_int64(spec.input_shape, "input")
     except ShapeError as exc:
         return Prediction(spec, None, exc.located(location=spec.input_location))
     try:

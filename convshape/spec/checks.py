@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,11 +13,6 @@ from convshape.spec.expr import build_list, substitute
 def fail(message: str, location: Location, path: str = "", **more: Any) -> SpecError:
     err = SpecError(message, hint=more.pop("hint", None))
     return err.located(location=location, spec_path=path or None, **more)  # type: ignore[return-value]
-
-
-def suggest(word: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 def check_expect(value: Any, loc: Location, path: str) -> tuple[int | None, ...]:
