@@ -66,7 +66,7 @@ def test_a_string_grown_through_vars_is_refused_at_the_limit_before_it_is_built(
     text = "\n".join([*lines, "input: [1, 3]", "layers: [ReLU]", ""])
     start = time.perf_counter()
     path, message = error_of(tmp_path, text)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 20  # a hang guard, not a speed target
     assert message == (
         f"{path}:9:6: vars: substituting variables here makes a string longer than 10,000 "
         "characters (the limit for a string built from variables)"
@@ -106,7 +106,7 @@ def test_a_list_grown_through_vars_is_refused_at_the_node_budget(tmp_path: Path)
     text = "\n".join([*lines, "input: $v19", "layers: [ReLU]", ""])
     start = time.perf_counter()
     path, message = error_of(tmp_path, text)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 20  # a hang guard, not a speed target
     assert message == (
         f"{path}:10:7: vars: substituting variables here makes a value of more than 200,000 "
         "nodes (the budget of a whole spec)"
@@ -185,7 +185,7 @@ def test_an_aliased_long_string_is_refused_at_the_text_budget(tmp_path: Path) ->
     text = f'vars:\n  a: &a "{"x" * 999_000}"\ninput: [*a, *a, *a, *a, *a, *a]\n'
     start = time.perf_counter()
     path, message = error_of(tmp_path, text)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 20  # a hang guard, not a speed target
     assert message == (
         f"{path}:3:25: the document expands to more than 5,000,000 characters "
         "(alias expansion bomb?); refusing to read it"
@@ -202,7 +202,7 @@ def test_a_300_kb_line_of_expressions_parses_in_well_under_a_second() -> None:
     assert len(line) > 300_000
     start = time.process_time()
     data = parse_text(line, "f")
-    assert time.process_time() - start < 1  # measured 0.3 s; it took minutes (quadratic)
+    assert time.process_time() - start < 10  # a hang guard: 0.3 s now; it took minutes (quadratic)
     assert len(data["x"]) == 50_000
     assert data["x"].item_locs[-1].column == len(line) - 5  # columns still the user's
 
@@ -211,7 +211,7 @@ def test_a_300_kb_line_of_expressions_loads_as_a_spec(tmp_path: Path) -> None:
     text = f"vars: {{a: 1, many: [{ITEMS}]}}\ninput: [1, 3]\nlayers: [ReLU]\n"
     start = time.process_time()
     assert output_of(tmp_path, text) == (1, 3)
-    assert time.process_time() - start < 2
+    assert time.process_time() - start < 20  # a hang guard, not a speed target
 
 
 def test_a_long_run_of_digits_that_is_not_a_number_is_read_in_linear_time(
@@ -220,7 +220,7 @@ def test_a_long_run_of_digits_that_is_not_a_number_is_read_in_linear_time(
     """The float pattern had two ways to split each digit run: 8,000 digits took 6 s."""
     start = time.process_time()
     data = load_yaml(spec_file(tmp_path, f"name: {'1' * 200_000}x\n"))
-    assert time.process_time() - start < 1
+    assert time.process_time() - start < 10  # a hang guard, not a speed target
     assert data["name"] == "1" * 200_000 + "x"
 
 
