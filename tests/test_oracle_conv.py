@@ -135,6 +135,7 @@ def test_groups_not_dividing_in_channels_is_refused_like_torch() -> None:
                   (1, 10, 8, 8))  # fmt: skip
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 @pytest.mark.parametrize(("kernel", "dilation"), [(4, 1), (2, 3), (6, 2), (3, 1)])
 def test_same_padding_puts_the_extra_element_last(kernel: int, dilation: int) -> None:
     """torch's values prove the split: 'same' equals an explicit F.pad by our (left, right)."""
