@@ -157,3 +157,12 @@ def test_includes_are_refused_where_they_should_be(
     out = cli("check", "--no-verify", str(spec))
     assert out.code == 1
     assert message in out.stderr
+
+
+def test_blocks_that_are_not_a_mapping_are_located(tmp_path: Path) -> None:
+    """Found by the fuzz: `blocks: :{}` (a string) raised AttributeError."""
+    err = error_of(tmp_path, "blocks: :{}\ninput: [1, 3]\nlayers: []\n")
+    assert err.render() == (
+        f"{tmp_path}/model.yaml:1:9: blocks: 'blocks' must be a mapping of block names to "
+        "definitions"
+    )

@@ -91,7 +91,8 @@ def _resolve(included: str, loc: Location, path: Path, root: Path) -> Path:
 def _own_blocks(data: YMap) -> dict[str, Block]:
     raw = data.get("blocks") or YMap()
     if not isinstance(raw, YMap):
-        raise fail("'blocks' must be a mapping of block names to definitions", raw.loc)
+        where = data.value_locs["blocks"]
+        raise fail("'blocks' must be a mapping of block names to definitions", where, "blocks")
     blocks = {}
     for name, body in raw.items():
         loc = raw.key_locs[name]
