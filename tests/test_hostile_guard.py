@@ -26,6 +26,7 @@ def concat_of(branches: int, width: int) -> str:
     )
 
 
+@pytest.mark.torch  # the guard runs before a verification, which needs torch
 def test_a_concat_keeps_every_branch_output_alive(tmp_path: Path) -> None:
     p = predict_text(tmp_path, concat_of(40, 64))
     one = 4 * 8 * 64 * 64  # one [1, 8, 64, 64] float32 tensor
@@ -38,6 +39,7 @@ def test_a_concat_keeps_every_branch_output_alive(tmp_path: Path) -> None:
     assert "the most tensors alive at once in one forward" in out.stderr
 
 
+@pytest.mark.torch  # the guard runs before a verification, which needs torch
 def test_a_layers_own_workspace_is_counted(tmp_path: Path) -> None:
     text = "input: [1, 4, 4, 4]\nlayers:\n  - {type: LocalResponseNorm, size: 100000000}\n"
     path = write(tmp_path, text)
@@ -47,6 +49,7 @@ def test_a_layers_own_workspace_is_counted(tmp_path: Path) -> None:
     assert f"{path}:1:8: verifying on cpu needs about 17.9 GiB" in out.stderr
 
 
+@pytest.mark.torch  # the guard runs before a verification, which needs torch
 def test_a_python_loop_per_channel_is_refused_even_on_meta(tmp_path: Path) -> None:
     text = "input: [1, 3000000, 1, 1]\nlayers:\n  - {type: CrossMapLRN2d, size: 3}\n"
     path = write(tmp_path, text)
@@ -169,6 +172,7 @@ def test_a_name_with_escapes_is_safe_in_the_table(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- 9. scale
 
 
+@pytest.mark.torch  # the guard runs before a verification, which needs torch
 def test_verification_is_capped_and_says_so(tmp_path: Path) -> None:
     n = MAX_VERIFY_LAYERS + 1
     path = write(
