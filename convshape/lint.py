@@ -39,12 +39,17 @@ class Rule:
     check: Callable[[Prediction], Iterator[tuple[Node | None, str, str]]]  # node, message, fix
 
 
-def _leaves_in_order(node: Node) -> Iterator[tuple[Node, Node]]:
-    """(sequence, child) for every child of every Sequential, depth first."""
-    for child in node.children:
+def _leaves_in_order(node: Node) -> Iterator[tuple[Node, int]]:
+    """(sequence, index of a child) for every child of every Sequential, depth first."""
+    for index, child in enumerate(node.children):
         if node.type_name == "Sequential":
-            yield node, child
+            yield node, index
         yield from _leaves_in_order(child)
+
+
+def _before(seq: Node, index: int) -> Iterator[Node]:
+    """The children of ``seq`` before ``index``, nearest first (no copy of the list)."""
+    return (seq.children[i] for i in range(index - 1, -1, -1))
 
 
 def _unbatched(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
@@ -67,10 +72,11 @@ def _unbatched(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
 def _forgotten_flatten(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
     if p.root is None:
         return
-    for seq, child in _leaves_in_order(p.root):
+    for seq, index in _leaves_in_order(p.root):
+        child = seq.children[index]
         if child.type_name != "Linear" or len(child.input_shape) < 3:
             continue
-        source = _feature_map_source(seq, child)
+        source = _feature_map_source(seq, index)
         if source is not None:
             yield (
                 child,
@@ -81,10 +87,9 @@ def _forgotten_flatten(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
             )
 
 
-def _feature_map_source(seq: Node, child: Node) -> Node | None:
-    """The conv/pool/pad family layer whose output reaches ``child`` unchanged, if any."""
-    index = seq.children.index(child)
-    for before in reversed(seq.children[:index]):
+def _feature_map_source(seq: Node, index: int) -> Node | None:
+    """The conv/pool/pad family layer whose output reaches child ``index`` unchanged, if any."""
+    for before in _before(seq, index):
         layer = before.layer
         if layer is None:
             return before if before.type_name != "Sequential" else None
@@ -98,11 +103,11 @@ def _feature_map_source(seq: Node, child: Node) -> Node | None:
 def _dropout_before_norm(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
     if p.root is None:
         return
-    for seq, child in _leaves_in_order(p.root):
+    for seq, index in _leaves_in_order(p.root):
+        child = seq.children[index]
         if not child.type_name.startswith("BatchNorm"):
             continue
-        index = seq.children.index(child)
-        for before in reversed(seq.children[:index]):
+        for before in _before(seq, index):
             if before.layer is None or before.input_shape != before.output_shape:
                 break
             if "Dropout" in before.type_name:
@@ -174,24 +179,26 @@ _CHECKS = {
 RULES: dict[str, Rule] = {code: Rule(code, CODES[code], check) for code, check in _CHECKS.items()}
 
 
-def _allowed(code: str, node: Node | None, p: Prediction) -> bool:
+def _allowed(
+    code: str, node: Node | None, p: Prediction, allows: dict[str, frozenset[str]]
+) -> bool:
+    """Allowed for the file, on the node, or on a container that holds it."""
     if code in p.spec.allow:
         return True
-    if node is None or p.root is None:
+    if node is None:
         return False
-    return any(
-        code in n.decl.allow
-        for n in p.root.walk()
-        if n is node or node.path.startswith(n.path + ".") or not n.path
-    )
+    parts = node.path.split(".")
+    return any(code in allows.get(".".join(parts[:n]), ()) for n in range(len(parts) + 1))
 
 
 def lint(prediction: Prediction) -> list[LintWarning]:
     """Every warning of a successful prediction, located, minus the allowed ones."""
     found: list[LintWarning] = []
+    nodes = prediction.root.walk() if prediction.root is not None else []
+    allows = {n.path: n.decl.allow for n in nodes if n.decl.allow}  # path -> codes, once
     for rule in RULES.values():
         for node, message, fix in rule.check(prediction):
-            if _allowed(rule.code, node, prediction):
+            if _allowed(rule.code, node, prediction, allows):
                 continue
             found.append(_located(LintWarning(message, code=rule.code, hint=fix), node, prediction))
     return found

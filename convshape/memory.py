@@ -47,10 +47,9 @@ def estimate_bytes(prediction: Prediction) -> int:
     return BYTES * prediction.totals.params + _peak(prediction.root)
 
 
-def python_steps(prediction: Prediction) -> tuple[int, Node | None]:
+def python_steps(leaves: list[Node]) -> tuple[int, Node | None]:
     """Python-loop iterations of the whole forward, and the layer with the most."""
-    assert prediction.root is not None
-    steps = [(n.layer.python_steps(n.input_shape), n) for n in prediction.root.leaves() if n.layer]
+    steps = [(n.layer.python_steps(n.input_shape), n) for n in leaves if n.layer]
     worst = max(steps, key=lambda s: s[0], default=(0, None))
     return sum(s for s, _ in steps), worst[1]
 
@@ -105,14 +104,15 @@ def guard(prediction: Prediction, device: str, max_memory: int | None) -> None:
     meta, which allocates nothing) more live bytes than the limit."""
     assert prediction.root is not None
     where = prediction.spec.input_location
-    leaves = len(prediction.root.leaves())
+    nodes = prediction.root.leaves()
+    leaves = len(nodes)
     if leaves > MAX_VERIFY_LAYERS:
         raise RuntimeFailure(
             f"verifying {leaves:,} layers would take minutes (the limit is "
             f"{MAX_VERIFY_LAYERS:,}: about 30 s on the meta device)",
             hint="check it with --no-verify (formula only, up to 100,000 layers)",
         ).located(location=where)
-    steps, worst = python_steps(prediction)
+    steps, worst = python_steps(nodes)
     if steps > MAX_PYTHON_STEPS and worst is not None:
         raise locate(
             RuntimeFailure(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from convshape.engine import MAX_NUMEL, Node, Prediction, Totals, predict
 from convshape.errors import ConvshapeError, UsageError
 from convshape.layers.base import fmt
-from convshape.lint import LintWarning, lint
+from convshape.lint import RULES, LintWarning, lint
 from convshape.spec.parse import load
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class FileResult:
 def with_batch(spec: Spec, prediction: Prediction, batch: int) -> Spec:
     """``--batch N``: the spec with its batch dimension replaced; ``expect:`` stays checked at
     the spec's own input (``prediction``), so it is not checked again."""
-    unbatched = spec.unbatched or any(w.code == "CS101" for w in lint(prediction))
+    unbatched = spec.unbatched or any(RULES["CS101"].check(prediction))
     if unbatched:
         raise UsageError(
             f"--batch: the spec's input {fmt(spec.input_shape)} has no batch dimension, so "

@@ -143,7 +143,8 @@ class _Evaluator:
                 a, b = values[i], values[i + 1]
                 both_bool = isinstance(a, bool) and isinstance(b, bool)
                 if not (both_bool and isinstance(op, ast.Eq | ast.NotEq)):
-                    self.number(parts[i]), self.number(parts[i + 1])  # no true < 1
+                    for value, part in ((a, parts[i]), (b, parts[i + 1])):
+                        self._not_bool(value, part)  # no true < 1
                 if not _COMPARE[type(op)](a, b):
                     return False
             return True
@@ -164,7 +165,10 @@ class _Evaluator:
         )
 
     def number(self, node: ast.AST) -> Number:
-        value = self.eval(node)
+        return self._not_bool(self.eval(node), node)
+
+    def _not_bool(self, value: Any, node: ast.AST) -> Number:
+        """``value`` (of ``node``) as a number; true/false is not one."""
         if isinstance(value, bool):
             raise SpecError(f"${{{self.text}}}: `{ast.unparse(node)}` is true/false, not a number")
         return value  # type: ignore[no-any-return]
