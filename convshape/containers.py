@@ -64,6 +64,15 @@ class ContainerType:
         """The merged output shape of the branch outputs, or :class:`ShapeError`."""
         raise NotImplementedError
 
+    def merge_saves(self, decl: MergeDecl, grads: list[bool]) -> list[int]:
+        """Which branch outputs the merge op keeps for backward, given which require grad
+        (add and cat keep none)."""
+        return []
+
+    def merge_copies(self, decl: MergeDecl, branches: int) -> bool:
+        """Whether merging makes a new tensor (else the output is the first branch's)."""
+        return True
+
     def auto_branch(
         self, decl: MergeDecl, shape: Shape, first: Shape, stride: tuple[int, ...] | None
     ) -> SeqDecl | None:
@@ -112,6 +121,9 @@ class ResidualType(ContainerType):
             branches = branches[::-1]
         return MergeDecl(key="", origin=body.origin, kind=self.name, branches=branches,
                          options={"auto": auto})  # fmt: skip
+
+    def merge_copies(self, decl: MergeDecl, branches: int) -> bool:
+        return branches > 1  # connect: false returns the body's output itself
 
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         if len(outs) == 1:
@@ -182,6 +194,10 @@ class GateType(ContainerType):
 
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         return broadcast_shape(outs[0], outs[1])
+
+    def merge_saves(self, decl: MergeDecl, grads: list[bool]) -> list[int]:
+        # x * gate: MulBackward0 keeps each factor for the other's gradient
+        return [i for i, other in ((0, grads[1]), (1, grads[0])) if other]
 
 
 @dataclass(frozen=True)

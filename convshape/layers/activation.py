@@ -8,44 +8,79 @@ kernels named per rule. Every rule was confirmed against torch 2.13 with ``modul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import GeluApprox, PosInt, Probability
-from convshape.layers.base import Layer, Shape, fmt, register, wrap_dim
+from convshape.layers.base import Device, Layer, Saves, Shape, Strides, fmt, register, wrap_dim
 
 FLOAT_MAX = 3.4028234663852886e38  # float32 max: Softshrink's upper bound for lambd
+
+
+# ------------------------------------------------------------------ memory (training: what
+# autograd saves; eval: temporaries). Each rule follows the op's entry in torch's
+# tools/autograd/derivatives.yaml as run by torch 2.13, and is probed in tests/test_memory.py.
+
+SAVES_OUTPUT = {"ReLU", "Sigmoid", "Tanh", "Softmax", "Softmin", "LogSoftmax", "Softmax2d"}
+# in place, autograd clones the input before overwriting it (the backward formula reads self)
+CLONES_IN_PLACE = {"ReLU6", "Hardtanh", "SiLU", "Hardsigmoid", "Hardswish", "Threshold", "Mish"}
+# composites that keep a full-size intermediate: log_sigmoid's buffer, softsign's 1 + |x|,
+# tanhshrink's tanh(x), rrelu's noise
+KEEPS_INTERMEDIATE = {"LogSigmoid": True, "Softsign": True, "Tanhshrink": False, "RReLU": True}
+
+
+@dataclass(frozen=True)
+class _Act(Layer):
+    """An activation or dropout: elementwise, its output laid out like its input."""
+
+    elementwise = True
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        name, size = self.type_name, at.itemsize * prod(shape)
+        if name in SAVES_OUTPUT:
+            return Saves(output=True)
+        if name in CLONES_IN_PLACE and self.writes_input():
+            return Saves(extra=size)
+        if name in KEEPS_INTERMEDIATE:
+            return Saves(input=KEEPS_INTERMEDIATE[name], extra=size)
+        return Saves(input=True)
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        # softmin negates first; rrelu draws its noise tensor in eval mode too
+        keeps = self.type_name in KEEPS_INTERMEDIATE or self.type_name == "Softmin"
+        return at.itemsize * prod(shape) if keeps else 0
 
 
 # ------------------------------------------------------- no arguments, or only ``inplace``
 
 
 @dataclass(frozen=True)
-class _Inplace(Layer):
+class _Inplace(_Act):
     inplace: bool = False
 
 
 @register
-class Sigmoid(Layer):
+class Sigmoid(_Act):
     """1 / (1 + exp(-x))."""
 
 
 @register
-class Tanh(Layer):
+class Tanh(_Act):
     """tanh(x)."""
 
 
 @register
-class LogSigmoid(Layer):
+class LogSigmoid(_Act):
     """log(sigmoid(x))."""
 
 
 @register
-class Softsign(Layer):
+class Softsign(_Act):
     """x / (1 + |x|)."""
 
 
 @register
-class Tanhshrink(Layer):
+class Tanhshrink(_Act):
     """x - tanh(x)."""
 
 
@@ -89,14 +124,14 @@ class SELU(_Inplace):
 
 @register
 @dataclass(frozen=True)
-class ELU(Layer):
+class ELU(_Act):
     alpha: float = 1.0
     inplace: bool = False
 
 
 @register
 @dataclass(frozen=True)
-class CELU(Layer):
+class CELU(_Act):
     alpha: float = 1.0
     inplace: bool = False
 
@@ -108,20 +143,20 @@ class CELU(Layer):
 
 @register
 @dataclass(frozen=True)
-class LeakyReLU(Layer):
+class LeakyReLU(_Act):
     negative_slope: float = 0.01
     inplace: bool = False
 
 
 @register
 @dataclass(frozen=True)
-class Hardshrink(Layer):
+class Hardshrink(_Act):
     lambd: float = 0.5
 
 
 @register
 @dataclass(frozen=True)
-class Softshrink(Layer):
+class Softshrink(_Act):
     lambd: float = 0.5
 
     def check(self) -> None:
@@ -135,20 +170,20 @@ class Softshrink(Layer):
 
 @register
 @dataclass(frozen=True)
-class Softplus(Layer):
+class Softplus(_Act):
     beta: float = 1.0
     threshold: float = 20.0
 
 
 @register
 @dataclass(frozen=True)
-class GELU(Layer):
+class GELU(_Act):
     approximate: GeluApprox = "none"
 
 
 @register
 @dataclass(frozen=True)
-class Threshold(Layer):
+class Threshold(_Act):
     threshold: float
     value: float
     inplace: bool = False
@@ -156,7 +191,7 @@ class Threshold(Layer):
 
 @register
 @dataclass(frozen=True)
-class RReLU(Layer):
+class RReLU(_Act):
     lower: float = 1.0 / 8
     upper: float = 1.0 / 3
     inplace: bool = False
@@ -172,7 +207,7 @@ class RReLU(Layer):
 
 @register
 @dataclass(frozen=True)
-class Hardtanh(Layer):
+class Hardtanh(_Act):
     # torch's deprecated min_value/max_value aliases are left out (they only warn)
     min_val: float = -1.0
     max_val: float = 1.0
@@ -188,7 +223,7 @@ class Hardtanh(Layer):
 
 @register
 @dataclass(frozen=True)
-class PReLU(Layer):
+class PReLU(_Act):
     num_parameters: PosInt = 1
     init: float = 0.25
 
@@ -222,7 +257,7 @@ class PReLU(Layer):
 
 @register
 @dataclass(frozen=True)
-class GLU(Layer):
+class GLU(_Act):
     dim: int = -1
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -244,7 +279,7 @@ class GLU(Layer):
 
 
 @dataclass(frozen=True)
-class _Softmax(Layer):
+class _Softmax(_Act):
     dim: int  # required: torch's dim=None only warns and guesses (functional.py)
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -268,7 +303,7 @@ class LogSoftmax(_Softmax):
 
 
 @register
-class Softmax2d(Layer):
+class Softmax2d(_Act):
     def output_shape(self, shape: Shape) -> Shape:
         if len(shape) not in (3, 4):  # activation.py Softmax2d.forward
             raise ShapeError(f"Softmax2d: expected input to be 3D or 4D, got {len(shape)}D instead")
@@ -279,10 +314,29 @@ class Softmax2d(Layer):
 
 
 @dataclass(frozen=True)
-class _Dropout(Layer):
+class _Dropout(_Act):
     returns_alias = True  # eval: the input itself
     p: Probability = 0.5  # dropout.py _DropoutNd.__init__ checks 0 <= p <= 1
     inplace: bool = False
+
+    def noise(self, shape: Shape) -> int:
+        """Elements of the noise tensor training draws (feature dropouts: one per channel)."""
+        if self.type_name in ("Dropout", "AlphaDropout"):
+            return prod(shape)
+        unbatched = (self.type_name, len(shape)) in (("Dropout1d", 2), ("Dropout3d", 4))
+        return shape[0] if unbatched else shape[0] * shape[1]
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        if self.p == 0:
+            return Saves()
+        if self.p == 1:  # aten Dropout.cpp: input * a zero scalar tensor
+            return Saves(extra=at.itemsize)
+        if self.type_name == "Dropout" and at.kind == "cuda":  # fused kernel: a bool mask
+            return Saves(extra=prod(shape))
+        return Saves(extra=at.itemsize * self.noise(shape))
+
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        return strides if not training or self.p == 0 or self.inplace else None
 
 
 @register

@@ -80,6 +80,12 @@ class SelfAttention(Layer):
         e = self.embed_dim
         return 4 * e * e + (4 * e if self.bias else 0)  # in_proj (3E, E), out_proj (E, E)
 
+    def param_tensors(self) -> int:
+        return 4 if self.bias else 2
+
+    def largest_param(self) -> int:
+        return 3 * self.embed_dim * self.embed_dim
+
     def macs(self, shape: Shape, out: Shape) -> int:
         n, seq, e = _sequences(shape, self.batch_first, "SelfAttention")
         return 4 * n * seq * e * e + attention_macs(n, seq, e)
@@ -126,6 +132,17 @@ class _Encoder(Layer):
                 hint=f"d_model: {embed} would fit this input (or leave it out to infer it)",
             )
         return shape
+
+    def param_tensors(self) -> int:
+        # self_attn (in_proj weight, out_proj weight), linear1, linear2, norm1, norm2: weights;
+        # with bias, a bias each
+        return self._layers() * (6 if not self.bias else 12)
+
+    def largest_param(self) -> int:
+        return max(3 * self.d_model * self.d_model, self.d_model * self.dim_feedforward)
+
+    def _layers(self) -> int:
+        return getattr(self, "num_layers", 1)
 
     def _layer_params(self) -> int:
         e, f, b = self.d_model, self.dim_feedforward, self.bias

@@ -21,9 +21,28 @@ from typing import Any, ClassVar, TypeVar
 from convshape.errors import ShapeError
 
 Shape = tuple[int, ...]
+Strides = tuple[int, ...]  # in elements, one per dim
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 AXIS_WORDS = {"L": "length", "H": "height", "W": "width", "D": "depth"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """Where the memory rules run: the device kind (``cpu``, ``meta``, ``cuda``) and the bytes
+    per element of the activation dtype."""
+
+    kind: str
+    itemsize: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Saves:
+    """What a layer's autograd nodes keep for backward in one training forward."""
+
+    input: bool = False  # its input's storage
+    output: bool = False  # its output's storage
+    extra: int = 0  # bytes of new storages: statistics, indices, noise, copies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +56,7 @@ class Layer:
     strided_window: ClassVar[bool] = False  # a conv / pool: its stride scales spatial sizes
     returns_alias: ClassVar[bool] = False  # eval forward may return (a view of) its input
     takes_unbatched: ClassVar[bool] = False  # an N-d family that also takes (C, *spatial)
+    elementwise: ClassVar[bool] = False  # its output keeps its input's memory layout
 
     @property
     def type_name(self) -> str:
@@ -91,6 +111,35 @@ class Layer:
         """Whether the output may share its input's storage (a view, in-place, identity)."""
         return self.returns_alias or self.writes_input()
 
+    # ------------------------------------------------------------ memory (convshape.footprint)
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        """What one training forward keeps for backward, when autograd records this layer at
+        all (``grad_in``: the input requires grad; ``learns``: it has trainable parameters)."""
+        return Saves(input=True)
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        """Bytes of the temporaries alive at the peak of one eval forward, besides the input
+        and the output."""
+        return 0
+
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        """The output's strides when it shares its input's storage (in place, a view); None
+        when forward makes a new tensor."""
+        return strides if self.writes_input() else None
+
+    def buffer_bytes(self, itemsize: int) -> int:
+        """Bytes of the module's buffers (float buffers in the model dtype, counters int64)."""
+        return 0
+
+    def param_tensors(self) -> int:
+        """How many parameter tensors the module has."""
+        return 1 if self.num_params() else 0
+
+    def largest_param(self) -> int:
+        """Elements of its largest parameter tensor."""
+        return self.num_params()
+
     def window_stride(self) -> tuple[int, ...] | None:
         """The stride per spatial dim of a conv or pooling window; None for other layers."""
         if not self.strided_window:
@@ -122,6 +171,22 @@ class Layer:
         return f"{self.type_name}({', '.join(args)})"
 
 
+class KeepsNothing(Layer):
+    """A reshape or a rearrangement: its backward needs no tensor."""
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves()
+
+
+class Reshapes(KeepsNothing):
+    """``reshape`` semantics: a view where the strides allow one, else a copy."""
+
+    returns_alias = True  # the input itself, or a view of it
+
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        return view_strides(shape, strides, out)
+
+
 REGISTRY: dict[str, type[Layer]] = {}
 
 L = TypeVar("L", bound=type[Layer])
@@ -139,6 +204,42 @@ def register(cls: L) -> L:
 def ntuple(value: int | tuple[int, ...], n: int) -> tuple[int, ...]:
     """torch's ``_ntuple``: an int repeated n times; tuples are checked by the schema."""
     return (value,) * n if isinstance(value, int) else tuple(value)
+
+
+def contiguous(shape: Shape) -> Strides:
+    """The strides of a contiguous tensor of ``shape``."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def view_strides(shape: Shape, strides: Strides, out: Shape) -> Strides | None:
+    """ATen's ``computeStride`` (aten/src/ATen/TensorUtils.cpp): the strides of ``x.view(out)``
+    for ``x`` of ``shape`` and ``strides``, or None where ``view`` is impossible and
+    ``reshape`` copies."""
+    if not shape or not out:
+        return contiguous(out)
+    new: list[int] = [0] * len(out)
+    view_d = len(out) - 1
+    chunk_base = strides[-1]
+    tensor_numel = 1
+    view_numel = 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * chunk_base):
+            while view_d >= 0 and (view_numel < tensor_numel or out[view_d] == 1):
+                new[view_d] = view_numel * chunk_base
+                view_numel *= out[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                chunk_base = strides[d - 1]
+                tensor_numel = 1
+                view_numel = 1
+    return tuple(new) if view_d == -1 else None
 
 
 def fmt(shape: Shape | list[int]) -> str:

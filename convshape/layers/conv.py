@@ -9,8 +9,11 @@ from convshape.errors import ShapeError, SpecError
 from convshape.layers.argtypes import ConvPad, NonNegPad, PaddingMode, PosInt, Size, ZerosOnly
 from convshape.layers.base import (
     AXES,
+    Device,
     Layer,
+    Saves,
     Shape,
+    Strides,
     channel_dim,
     fit_hint,
     fmt,
@@ -68,6 +71,13 @@ class _InfersInChannels(Layer):
     @classmethod
     def infer(cls, shape: Shape) -> int | None:
         return channel_dim(shape, cls.ndim)
+
+    def param_tensors(self) -> int:
+        return 2 if getattr(self, "bias", False) else 1
+
+    def largest_param(self) -> int:
+        bias = getattr(self, "out_channels", 0) if getattr(self, "bias", False) else 0
+        return self.num_params() - bias
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,25 @@ class _ConvNd(_InfersInChannels):
     def num_params(self) -> int:
         weight = self.out_channels * (self.in_channels // self.groups) * prod(self._kernel())
         return weight + (self.out_channels if self.bias else 0)
+
+    def _padded(self, shape: Shape, at: Device) -> int:
+        """Bytes of the padded copy that padding_mode != zeros feeds the convolution."""
+        if self.padding_mode == "zeros":
+            return 0
+        spatial = [s + lo + hi for s, (lo, hi) in zip(shape[-self.ndim :], self._pads(),
+                                                      strict=True)]  # fmt: skip
+        return at.itemsize * prod(shape[: -self.ndim]) * prod(spatial)
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # F.pad first (reflect/replicate keep their input, circular nothing), then the
+        # convolution keeps its (padded) input
+        padded = self._padded(shape, at)
+        if not padded:
+            return Saves(input=True)
+        return Saves(input=grad_in and self.padding_mode != "circular", extra=padded)
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return self._padded(shape, at)
 
     def macs(self, shape: Shape, out: Shape) -> int:
         # one MAC per weight element per output position: N * C_out * prod(out) * C_in/g * prod(k)

@@ -13,7 +13,7 @@ from convshape.errors import ShapeError
 from convshape.layers.argtypes import OutSize2, Pad2, Size2
 from convshape.layers.base import (
     AXIS_WORDS,
-    Layer,
+    KeepsNothing,
     Shape,
     fmt,
     join_batch,
@@ -68,7 +68,7 @@ def _check_blocks(blocks: list[int], texts: list[str]) -> None:
 
 @register
 @dataclass(frozen=True)
-class Fold(Layer):
+class Fold(KeepsNothing):
     """``(N, C*kh*kw, L) -> (N, C, *output_size)``; L must be the block count."""
 
     output_size: OutSize2
@@ -124,7 +124,7 @@ class Fold(Layer):
 
 @register
 @dataclass(frozen=True)
-class Unfold(Layer):
+class Unfold(KeepsNothing):
     """``(N, C, H, W) -> (N, C*kh*kw, L)``, L = blocks_H * blocks_W."""
 
     kernel_size: Size2

@@ -16,7 +16,18 @@ from typing import ClassVar
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import PosInt, Probability, StochasticMode
-from convshape.layers.base import Layer, Shape, broadcast_shape, fmt, register, wrap_dim
+from convshape.layers.base import (
+    Device,
+    KeepsNothing,
+    Layer,
+    Saves,
+    Shape,
+    Strides,
+    broadcast_shape,
+    fmt,
+    register,
+    wrap_dim,
+)
 
 MODULES = "convshape.modules"
 
@@ -30,6 +41,10 @@ class LayerScale(Layer):
 
     torch_module = f"{MODULES}.LayerScale"
     inferred = "num_features"
+    elementwise = True
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves(input=learns)  # x * gamma: x only for gamma's gradient
 
     @classmethod
     def infer(cls, shape: Shape) -> int | None:
@@ -55,7 +70,7 @@ class LayerScale(Layer):
         return [f"gamma * x, gamma of {self.num_features} along dim {self.dim}: {fmt(shape)}"]
 
 
-class _Sequence(Layer):
+class _Sequence(KeepsNothing):
     """Inputs ``(N, L, E)``: a batch of sequences of embeddings."""
 
     kind: ClassVar[str] = ""
@@ -101,6 +116,7 @@ class PositionEmbedding(_Sequence):
 
     torch_module = f"{MODULES}.PositionEmbedding"
     inferred = "embed_dim"
+    elementwise = True
 
     @classmethod
     def infer(cls, shape: Shape) -> int | None:
@@ -135,6 +151,14 @@ class StochasticDepth(Layer):
 
     torch_module = f"{MODULES}.StochasticDepth"
     returns_alias = True  # eval: the input itself
+    elementwise = True
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        noise = shape[0] if self.mode == "row" else 1  # x * noise keeps the noise
+        return Saves(extra=at.itemsize * noise) if self.p > 0 else Saves()
+
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        return strides if not training or self.p == 0 else None
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [f"eval: the identity (training drops a {self.mode} with p={self.p}): {fmt(shape)}"]

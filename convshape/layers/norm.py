@@ -15,7 +15,17 @@ from typing import ClassVar
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import NormShape, OptFloat, PosInt
-from convshape.layers.base import Layer, Shape, channel_dim, fit_hint, fmt, register
+from convshape.layers.base import (
+    Device,
+    Layer,
+    Saves,
+    Shape,
+    Strides,
+    channel_dim,
+    fit_hint,
+    fmt,
+    register,
+)
 
 
 def _count_lines(symbolic: str, numeric: str, total: int) -> list[str]:
@@ -32,6 +42,19 @@ def _affine_lines(name: str, value: int, weight: bool, bias: bool, flag: str) ->
     if bias:
         return _count_lines(f"2 * {name} (weight, bias)", f"2 * {value}", 2 * value)
     return _count_lines(f"{name} (weight only, bias=False)", str(value), value)
+
+
+STAT = 4  # bytes per saved mean / invstd: float32 (the accumulate type) for every dtype here
+
+
+def _affine(weight: bool, bias: bool) -> tuple[int, int]:
+    """(parameter tensors, how many) of an optional weight and bias."""
+    return (1 + bias, 1) if weight else (0, 0)
+
+
+def _running_bytes(features: int, tracked: bool, itemsize: int) -> int:
+    """running_mean and running_var (the model dtype), num_batches_tracked (int64)."""
+    return 2 * itemsize * features + 8 if tracked else 0
 
 
 def _keeps(layer: Layer, shape: Shape, out: Shape) -> list[str]:
@@ -105,6 +128,25 @@ class _BatchNorm(Layer):
         if self.track_running_stats:
             lines.append("(running_mean, running_var, num_batches_tracked are buffers, not params)")
         return _keeps(self, shape, out) + lines
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # native_batch_norm keeps its input and the batch mean and invstd (float32)
+        return Saves(input=True, extra=2 * STAT * shape[1])
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        # eval with running stats: the cpu kernel returns empty statistics, meta full ones
+        if self.track_running_stats and at.kind != "meta":
+            return 0
+        return 2 * STAT * shape[1]
+
+    def buffer_bytes(self, itemsize: int) -> int:
+        return _running_bytes(self.num_features, self.track_running_stats, itemsize)
+
+    def param_tensors(self) -> int:
+        return _affine(self.affine, self.bias)[0]
+
+    def largest_param(self) -> int:
+        return self.num_features * _affine(self.affine, self.bias)[1]
 
 
 @register
@@ -191,6 +233,28 @@ class _InstanceNorm(Layer):
         lines = _affine_lines("num_features", self.num_features, self.affine, self.bias, "affine")
         return _keeps(self, shape, out) + lines
 
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # functional.py instance_norm runs batch_norm on a (1, N*C, ...) view: its statistics,
+        # the weight repeated N times, the running stats repeated N times
+        nc = prod(shape[: len(shape) - self.ndim])
+        extra = 2 * STAT * nc + at.itemsize * nc * (self.affine + 2 * self.track_running_stats)
+        return Saves(input=True, extra=extra)
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        nc = prod(shape[: len(shape) - self.ndim])
+        repeats = at.itemsize * nc * 2 * (self.affine + self.track_running_stats)
+        stats = 0 if self.track_running_stats and at.kind != "meta" else 2 * STAT * nc
+        return repeats + stats
+
+    def buffer_bytes(self, itemsize: int) -> int:
+        return _running_bytes(self.num_features, self.track_running_stats, itemsize)
+
+    def param_tensors(self) -> int:
+        return _affine(self.affine, self.bias)[0]
+
+    def largest_param(self) -> int:
+        return self.num_features * _affine(self.affine, self.bias)[1]
+
 
 @register
 class InstanceNorm1d(_InstanceNorm):
@@ -269,6 +333,18 @@ class GroupNorm(Layer):
             )
         return shape
 
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves(input=True, extra=2 * STAT * shape[0] * self.num_groups)  # mean, rstd
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return 2 * STAT * shape[0] * self.num_groups
+
+    def param_tensors(self) -> int:
+        return _affine(self.affine, self.bias)[0]
+
+    def largest_param(self) -> int:
+        return self.num_channels * _affine(self.affine, self.bias)[1]
+
     def num_params(self) -> int:
         return self.num_channels * (2 if self.bias else 1) if self.affine else 0
 
@@ -302,6 +378,21 @@ class LayerNorm(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         _check_trailing(shape, self.normalized_shape, "*, ")
         return shape
+
+    def _rows(self, shape: Shape) -> int:
+        return prod(shape[: len(shape) - len(self.normalized_shape)])
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves(input=True, extra=2 * STAT * self._rows(shape))  # mean, rstd per row
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return 2 * STAT * self._rows(shape)
+
+    def param_tensors(self) -> int:
+        return _affine(self.elementwise_affine, self.bias)[0]
+
+    def largest_param(self) -> int:
+        return prod(self.normalized_shape) if self.elementwise_affine else 0
 
     def num_params(self) -> int:
         # normalization.py LayerNorm.__init__: bias exists only with elementwise_affine
@@ -340,6 +431,18 @@ class RMSNorm(Layer):
         _check_trailing(shape, self.normalized_shape, "*")  # sic: torch prints [*4, 5]
         return shape
 
+    def _rows(self, shape: Shape) -> int:
+        return prod(shape[: len(shape) - len(self.normalized_shape)])
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # the fused kernel keeps rstd per row; with a weight the normalised x too
+        normed = at.itemsize * prod(shape) if self.elementwise_affine else 0
+        return Saves(input=True, extra=normed + STAT * self._rows(shape))
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        rows = STAT * self._rows(shape)
+        return at.itemsize * prod(shape) + rows if self.elementwise_affine else 2 * rows
+
     def num_params(self) -> int:
         return prod(self.normalized_shape) if self.elementwise_affine else 0
 
@@ -373,11 +476,20 @@ class LocalResponseNorm(Layer):
             )
         return shape
 
-    def workspace(self, shape: Shape) -> int:
-        # functional.py local_response_norm: x*x padded by size-1 along C, then avg-pooled,
-        # then the divisor: about three tensors of the padded size
-        n, c, rest = shape[0], shape[1], prod(shape[2:])
-        return 3 * n * (c + self.size - 1) * rest
+    def _padded(self, shape: Shape, at: Device) -> int:
+        return at.itemsize * shape[0] * (shape[1] + self.size - 1) * prod(shape[2:])
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # functional.py local_response_norm: x*x (keeps x), padded along C and avg-pooled (keeps
+        # the padded square), .mul(alpha).add(k).pow(beta) (keeps its base and its result), then
+        # input / div (keeps both)
+        return Saves(input=True, extra=self._padded(shape, at) + 2 * at.itemsize * prod(shape))
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        # the square and its padded copy; later three full-size tensors at once (the old div,
+        # div * alpha, + k)
+        size = at.itemsize * prod(shape)
+        return max(3 * size, size + self._padded(shape, at)) - size
 
 
 @register
@@ -394,8 +506,11 @@ class CrossMapLRN2d(Layer):
             raise ShapeError(f"CrossMapLRN2d: Expected input to be 4D, got {len(shape)}D instead.")
         return shape
 
-    def workspace(self, shape: Shape) -> int:
-        return 3 * prod(shape)  # torch/nn/_functions.py: scale, a padded square, the output
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves(input=True, output=True)  # torch/nn/_functions.py: save_for_backward
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return at.itemsize * prod(shape)  # ctx.scale, as big as the input
 
     def python_steps(self, shape: Shape) -> int:
         return shape[1]  # torch/nn/_functions.py CrossMapLRN2d.forward: a loop over channels

@@ -16,7 +16,9 @@ from convshape.layers.argtypes import PadSpec
 from convshape.layers.base import (
     AXES,
     AXIS_WORDS,
+    Device,
     Layer,
+    Saves,
     Shape,
     dim_formula,
     fmt,
@@ -115,6 +117,9 @@ class _PadNd(Layer):
 
 class _ZeroPadNd(_PadNd):
     """Constant mode (F.pad's 'constant'); ConstantPad adds the fill value."""
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves()  # its backward only slices: nothing kept
 
     takes_unbatched = False  # any rank: no unbatched form
 
@@ -232,6 +237,9 @@ class ReplicationPad3d(_ReplicationPadNd):
 
 
 class _CircularPadNd(_PadNd):
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves()  # its backward only slices: nothing kept
+
     def _check_rank(self, shape: Shape) -> None:
         # torch/nn/modules/padding.py CircularPadNd._check_input_dim
         if len(shape) not in (self.ndim + 1, self.ndim + 2):

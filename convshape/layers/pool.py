@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import (
@@ -15,8 +16,21 @@ from convshape.layers.argtypes import (
     PosInt,
     Size,
 )
-from convshape.layers.base import AXES, Layer, Shape, fmt, ntuple, register, too_small
+from convshape.layers.base import (
+    AXES,
+    Device,
+    Layer,
+    Saves,
+    Shape,
+    Strides,
+    fmt,
+    ntuple,
+    register,
+    too_small,
+)
 from convshape.layers.formulas import pool_out, pool_text
+
+INDEX = 8  # bytes per max-pooling index: int64 on every device and dtype
 
 _RANKS = {1: "2D or 3D", 2: "3D or 4D", 3: "4D or 5D"}
 
@@ -98,6 +112,12 @@ class _MaxPoolNd(_PoolNd):
         n, k = self.ndim, self.kernel_size
         stride = k if self.stride is None else self.stride
         return ntuple(k, n), ntuple(stride, n), ntuple(self.padding, n), ntuple(self.dilation, n)
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves(input=True, extra=INDEX * prod(out))  # and the argmax indices
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return INDEX * prod(out)  # eval computes the indices too
 
 
 @register
@@ -187,6 +207,16 @@ class _LPPoolNd(_PoolNd):
         stride = k if self.stride is None else self.stride
         return ntuple(k, n), ntuple(stride, n), (0,) * n, (1,) * n
 
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # x.pow(p) keeps x; avg_pool keeps x**p; sign(out) * relu(abs(out)) keeps out, the
+        # sign, the relu; .mul(k).pow(1/p) keeps its base and its result
+        return Saves(input=True, extra=at.itemsize * (prod(shape) + 4 * prod(out)))
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        # x**p and the pooled sum together; later out, its sign, abs and relu together
+        size, pooled = at.itemsize * prod(shape), at.itemsize * prod(out)
+        return max(size + pooled, 4 * pooled) - pooled
+
 
 @register
 @dataclass(frozen=True)
@@ -236,6 +266,10 @@ class _AdaptivePoolNd(Layer):
             _check_rank(shape, self.ndim, type(self).__name__)
         return (*shape[: -self.ndim], *out)
 
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # aten AdaptiveAveragePooling.cpp: an all-ones output is a mean, which keeps nothing
+        return Saves(input=any(o != 1 for o in out[-self.ndim :]))
+
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         axes = AXES[self.ndim]
         lines = [f"output size = output_size = {list(out[-self.ndim :])} (adaptive)"]
@@ -266,6 +300,12 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
 @dataclass(frozen=True)
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     return_indices: FalseOnly = False
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        return Saves(input=True, extra=INDEX * prod(out))  # and the argmax indices
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return INDEX * prod(out)  # eval computes the indices too
 
 
 @register

@@ -12,7 +12,21 @@ from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import IntList, PosInt
-from convshape.layers.base import Layer, Shape, dim_formula, fit_hint, fmt, register, wrap_dim
+from convshape.layers.base import (
+    Device,
+    KeepsNothing,
+    Layer,
+    Reshapes,
+    Saves,
+    Shape,
+    Strides,
+    dim_formula,
+    fit_hint,
+    fmt,
+    register,
+    view_strides,
+    wrap_dim,
+)
 
 
 def _times(values: Shape | list[int]) -> str:
@@ -62,6 +76,24 @@ class Linear(Layer):
         # weight (out_features, in_features), bias (out_features,)
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
+    def param_tensors(self) -> int:
+        return 2 if self.bias else 1
+
+    def largest_param(self) -> int:
+        return self.in_features * self.out_features
+
+    def _fold_copies(self, shape: Shape, strides: Strides) -> bool:
+        """Whether folding the leading dims into rows (``reshape(-1, in)``) copies."""
+        return len(shape) > 2 and view_strides(shape, strides, (-1, shape[-1])) is None
+
+    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+        # addmm keeps mat1 (the input, as rows) only for the weight's gradient: a frozen
+        # Linear keeps nothing of its input
+        return Saves(input=learns)
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return at.itemsize * prod(shape) if self._fold_copies(shape, strides) else 0
+
     def macs(self, shape: Shape, out: Shape) -> int:
         # torch/utils/flop_counter.py mm_flop: one MAC per (row, in, out); bias excluded
         return prod(shape[:-1]) * self.in_features * self.out_features
@@ -80,9 +112,12 @@ class Linear(Layer):
 
 @register
 @dataclass(frozen=True)
-class Identity(Layer):
-    returns_alias = True  # the input itself, or a view of it
+class Identity(KeepsNothing):
+    returns_alias = True  # the input itself
     """torch accepts and ignores any arguments; convshape takes none (a typo guard)."""
+
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        return strides
 
 
 # ---------------------------------------------------------------------------- Flatten, Unflatten
@@ -90,8 +125,7 @@ class Identity(Layer):
 
 @register
 @dataclass(frozen=True)
-class Flatten(Layer):
-    returns_alias = True  # the input itself, or a view of it
+class Flatten(Reshapes):
     start_dim: int = 1
     end_dim: int = -1
 
@@ -124,8 +158,7 @@ class Flatten(Layer):
 
 @register
 @dataclass(frozen=True)
-class Unflatten(Layer):
-    returns_alias = True  # the input itself, or a view of it
+class Unflatten(Reshapes):
     dim: int
     unflattened_size: IntList
 
@@ -185,7 +218,7 @@ def _chw(shape: Shape, op: str) -> tuple[Shape, int, int, int]:
 
 @register
 @dataclass(frozen=True)
-class PixelShuffle(Layer):
+class PixelShuffle(KeepsNothing):
     upscale_factor: PosInt
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -210,7 +243,7 @@ class PixelShuffle(Layer):
 
 @register
 @dataclass(frozen=True)
-class PixelUnshuffle(Layer):
+class PixelUnshuffle(KeepsNothing):
     downscale_factor: PosInt
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -236,7 +269,7 @@ class PixelUnshuffle(Layer):
 
 @register
 @dataclass(frozen=True)
-class ChannelShuffle(Layer):
+class ChannelShuffle(KeepsNothing):
     groups: PosInt
 
     def output_shape(self, shape: Shape) -> Shape:

@@ -12,14 +12,22 @@ from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import DimList, IntList
-from convshape.layers.base import Layer, Shape, fmt, register, wrap_dim
+from convshape.layers.base import (
+    KeepsNothing,
+    Reshapes,
+    Shape,
+    Strides,
+    fmt,
+    register,
+    wrap_dim,
+)
 
 MODULES = "convshape.modules"
 
 
 @register
 @dataclass(frozen=True)
-class Permute(Layer):
+class Permute(KeepsNothing):
     """``x.permute(dims)``: ``dims`` lists every input dim once, batch included."""
 
     dims: DimList
@@ -42,10 +50,13 @@ class Permute(Layer):
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [f"output[i] = input[dims[i]], dims = {list(self.dims)}: {fmt(shape)} -> {fmt(out)}"]
 
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        return tuple(strides[wrap_dim(d, len(shape))] for d in self.dims)
+
 
 @register
 @dataclass(frozen=True)
-class Transpose(Layer):
+class Transpose(KeepsNothing):
     """``x.transpose(dim0, dim1)``."""
 
     dim0: int
@@ -64,10 +75,16 @@ class Transpose(Layer):
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [f"swap dims {self.dim0} and {self.dim1}: {fmt(shape)} -> {fmt(out)}"]
 
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        a, b = wrap_dim(self.dim0, len(shape)), wrap_dim(self.dim1, len(shape))
+        swapped = list(strides)
+        swapped[a], swapped[b] = swapped[b], swapped[a]
+        return tuple(swapped)
+
 
 @register
 @dataclass(frozen=True)
-class Reshape(Layer):
+class Reshape(Reshapes):
     """``x.reshape(N, *shape)``: the batch dimension is kept; one size may be -1."""
 
     shape: IntList
@@ -103,7 +120,7 @@ class Reshape(Layer):
 
 @register
 @dataclass(frozen=True)
-class Select(Layer):
+class Select(KeepsNothing):
     """``x.select(dim, index)``: one index along ``dim``; that dim is removed."""
 
     dim: int
@@ -126,3 +143,7 @@ class Select(Layer):
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [f"index {self.index} of dim {self.dim}, which goes: {fmt(shape)} -> {fmt(out)}"]
+
+    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+        d = wrap_dim(self.dim, len(shape))
+        return (*strides[:d], *strides[d + 1 :])

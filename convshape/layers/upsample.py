@@ -9,7 +9,16 @@ from math import floor
 
 from convshape.errors import ShapeError, SpecError
 from convshape.layers.argtypes import OptBool, OptScale, OptSizeAny, UpsampleMode
-from convshape.layers.base import AXES, Layer, Shape, dim_formula, fmt, ntuple, register, too_small
+from convshape.layers.base import (
+    AXES,
+    KeepsNothing,
+    Shape,
+    dim_formula,
+    fmt,
+    ntuple,
+    register,
+    too_small,
+)
 
 # F.interpolate's dispatch: the input ranks (N, C, *spatial) each mode has a kernel for
 MODE_RANKS = {
@@ -48,7 +57,7 @@ def _per_axis(scale: float | tuple[float, ...], n: int) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class _Interpolate(Layer):
+class _Interpolate(KeepsNothing):
     size: OptSizeAny = None
     scale_factor: OptScale = None
 
