@@ -134,6 +134,9 @@ class _Walk:
         strides = contiguous(shape)
         if like is not None and like.shape == shape and _dense(like):
             strides = like.strides
+        return self.storage(shape, strides, grad)
+
+    def storage(self, shape: tuple[int, ...], strides: Strides, grad: bool) -> Value:
         return Value(next(self.ids), self.at.itemsize * prod(shape), shape, strides, grad)
 
     def input(self, root: Node) -> Value:
@@ -144,6 +147,9 @@ class _Walk:
         view = node.layer.view(x.shape, x.strides, node.output_shape, training)
         if view is not None:
             return Value(x.sid, x.nbytes, node.output_shape, view, grad)
+        layout = node.layer.layout(x.shape, node.output_shape)
+        if layout is not None:
+            return self.storage(node.output_shape, layout, grad)
         return self.new(node.output_shape, grad, like=x if node.layer.elementwise else None)
 
 
@@ -192,7 +198,7 @@ class _Training(_Walk):
         out = self.leaf_output(node, x, x.grad or learns, training=True)
         if not out.grad:
             return out  # no autograd node: nothing saved
-        rule = node.layer.saves(x.shape, node.output_shape, self.at, x.grad, learns)
+        rule = node.layer.saves(x.shape, x.strides, node.output_shape, self.at, x.grad, learns)
         if rule.input:
             self.save(node.path, x)
         if rule.output:

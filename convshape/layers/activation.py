@@ -35,7 +35,9 @@ class _Act(Layer):
 
     elementwise = True
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         name, size = self.type_name, at.itemsize * prod(shape)
         if name in SAVES_OUTPUT:
             return Saves(output=True)
@@ -326,7 +328,9 @@ class _Dropout(_Act):
         unbatched = (self.type_name, len(shape)) in (("Dropout1d", 2), ("Dropout3d", 4))
         return shape[0] if unbatched else shape[0] * shape[1]
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         if self.p == 0:
             return Saves()
         if self.p == 1:  # aten Dropout.cpp: input * a zero scalar tensor

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import ActivationName, PosFloat, PosInt, Probability
-from convshape.layers.base import Layer, Shape, fmt, register
+from convshape.layers.base import Device, Layer, Saves, Shape, Strides, fmt, register, view_strides
 
 MODULES = "convshape.modules"
 
@@ -89,6 +89,59 @@ class SelfAttention(Layer):
     def macs(self, shape: Shape, out: Shape) -> int:
         n, seq, e = _sequences(shape, self.batch_first, "SelfAttention")
         return 4 * n * seq * e * e + attention_macs(n, seq, e)
+
+    # Memory: F.multi_head_attention_forward as torch 2.13 runs it (README: Memory). One
+    # tensor x (batched): one in-projection to (L, N, 3E), made contiguous as q, k, v (one
+    # storage); unbatched: three projections. scaled_dot_product_attention: the cpu flash
+    # kernel (no dropout) keeps q, k, v, its output and logsumexp (float32); the math kernel
+    # (meta, or dropout in training) keeps q and k scaled, the softmax, v, and with dropout
+    # its noise and the dropped weights. The out-projection keeps its input.
+
+    def _sizes(self, shape: Shape, at: Device) -> tuple[int, int, int, bool]:
+        """(T, S, logsumexp) bytes: one (N, L, E) tensor, the attention weights, and whether
+        x is batched."""
+        n, seq, e = _sequences(shape, self.batch_first, "SelfAttention")
+        t = at.itemsize * n * seq * e
+        s = at.itemsize * n * self.num_heads * seq * seq
+        return t, s, 4 * n * self.num_heads * seq, len(shape) == 3
+
+    def _rows_copy(self, shape: Shape, strides: Strides) -> bool:
+        """Whether the in-projection folds x, as (L, N, E), into rows by a copy."""
+        if len(shape) != 3:
+            return False
+        order = (1, 0, 2) if self.batch_first else (0, 1, 2)
+        seq_first = tuple(shape[i] for i in order), tuple(strides[i] for i in order)
+        return view_strides(*seq_first, (shape[0] * shape[1], shape[2])) is None
+
+    def _flash(self, at: Device, training: bool) -> bool:
+        return at.kind != "meta" and not (training and self.dropout > 0)
+
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
+        t, s, lse, batched = self._sizes(shape, at)
+        rows = t if self._rows_copy(shape, strides) else 0
+        qkv = 3 * t  # q, k, v: one storage (batched) or three
+        if self._flash(at, training=True):
+            return Saves(input=not rows, extra=rows + qkv + lse + t)
+        v = qkv if batched else t
+        dropout = 2 * s if self.dropout > 0 else 0
+        return Saves(input=not rows, extra=rows + 2 * t + s + v + t + dropout)
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        t, s, lse, batched = self._sizes(shape, at)
+        projection = 6 * t if batched else 3 * t  # the (L, N, 3E) output and its copy
+        if self._flash(at, training=False):
+            attention = 4 * t + lse
+        else:
+            attention = max(5 * t + s, 4 * t + 2 * s)
+        return max(projection, attention) - t
+
+    def layout(self, shape: Shape, out: Shape) -> Strides | None:
+        if len(shape) == 3 and self.batch_first:  # (L, N, E) transposed back
+            n, e = shape[0], shape[2]
+            return (e, n * e, 1)
+        return None
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         n, seq, e = _sequences(shape, self.batch_first, "SelfAttention")

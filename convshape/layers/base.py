@@ -113,7 +113,9 @@ class Layer:
 
     # ------------------------------------------------------------ memory (convshape.footprint)
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         """What one training forward keeps for backward, when autograd records this layer at
         all (``grad_in``: the input requires grad; ``learns``: it has trainable parameters)."""
         return Saves(input=True)
@@ -127,6 +129,11 @@ class Layer:
         """The output's strides when it shares its input's storage (in place, a view); None
         when forward makes a new tensor."""
         return strides if self.writes_input() else None
+
+    def layout(self, shape: Shape, out: Shape) -> Strides | None:
+        """The strides of a new output that is not contiguous (None: contiguous, or laid out
+        like the input for an elementwise layer)."""
+        return None
 
     def buffer_bytes(self, itemsize: int) -> int:
         """Bytes of the module's buffers (float buffers in the model dtype, counters int64)."""
@@ -174,7 +181,9 @@ class Layer:
 class KeepsNothing(Layer):
     """A reshape or a rearrangement: its backward needs no tensor."""
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves()
 
 

@@ -179,7 +179,9 @@ class _ConvNd(_InfersInChannels):
                                                       strict=True)]  # fmt: skip
         return at.itemsize * prod(shape[: -self.ndim]) * prod(spatial)
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # F.pad first (reflect/replicate keep their input, circular nothing), then the
         # convolution keeps its (padded) input
         padded = self._padded(shape, at)

@@ -43,7 +43,9 @@ class LayerScale(Layer):
     inferred = "num_features"
     elementwise = True
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves(input=learns)  # x * gamma: x only for gamma's gradient
 
     @classmethod
@@ -153,7 +155,9 @@ class StochasticDepth(Layer):
     returns_alias = True  # eval: the input itself
     elementwise = True
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         noise = shape[0] if self.mode == "row" else 1  # x * noise keeps the noise
         return Saves(extra=at.itemsize * noise) if self.p > 0 else Saves()
 

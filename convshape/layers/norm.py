@@ -129,7 +129,9 @@ class _BatchNorm(Layer):
             lines.append("(running_mean, running_var, num_batches_tracked are buffers, not params)")
         return _keeps(self, shape, out) + lines
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # native_batch_norm keeps its input and the batch mean and invstd (float32)
         return Saves(input=True, extra=2 * STAT * shape[1])
 
@@ -233,7 +235,9 @@ class _InstanceNorm(Layer):
         lines = _affine_lines("num_features", self.num_features, self.affine, self.bias, "affine")
         return _keeps(self, shape, out) + lines
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # functional.py instance_norm runs batch_norm on a (1, N*C, ...) view: its statistics,
         # the weight repeated N times, the running stats repeated N times
         nc = prod(shape[: len(shape) - self.ndim])
@@ -333,7 +337,9 @@ class GroupNorm(Layer):
             )
         return shape
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves(input=True, extra=2 * STAT * shape[0] * self.num_groups)  # mean, rstd
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
@@ -382,7 +388,9 @@ class LayerNorm(Layer):
     def _rows(self, shape: Shape) -> int:
         return prod(shape[: len(shape) - len(self.normalized_shape)])
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves(input=True, extra=2 * STAT * self._rows(shape))  # mean, rstd per row
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
@@ -434,7 +442,9 @@ class RMSNorm(Layer):
     def _rows(self, shape: Shape) -> int:
         return prod(shape[: len(shape) - len(self.normalized_shape)])
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # the fused kernel keeps rstd per row; with a weight the normalised x too
         normed = at.itemsize * prod(shape) if self.elementwise_affine else 0
         return Saves(input=True, extra=normed + STAT * self._rows(shape))
@@ -479,7 +489,9 @@ class LocalResponseNorm(Layer):
     def _padded(self, shape: Shape, at: Device) -> int:
         return at.itemsize * shape[0] * (shape[1] + self.size - 1) * prod(shape[2:])
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # functional.py local_response_norm: x*x (keeps x), padded along C and avg-pooled (keeps
         # the padded square), .mul(alpha).add(k).pow(beta) (keeps its base and its result), then
         # input / div (keeps both)
@@ -506,7 +518,9 @@ class CrossMapLRN2d(Layer):
             raise ShapeError(f"CrossMapLRN2d: Expected input to be 4D, got {len(shape)}D instead.")
         return shape
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves(input=True, output=True)  # torch/nn/_functions.py: save_for_backward
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:

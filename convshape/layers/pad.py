@@ -20,6 +20,7 @@ from convshape.layers.base import (
     Layer,
     Saves,
     Shape,
+    Strides,
     dim_formula,
     fmt,
     ntuple,
@@ -118,7 +119,9 @@ class _PadNd(Layer):
 class _ZeroPadNd(_PadNd):
     """Constant mode (F.pad's 'constant'); ConstantPad adds the fill value."""
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves()  # its backward only slices: nothing kept
 
     takes_unbatched = False  # any rank: no unbatched form
@@ -237,7 +240,9 @@ class ReplicationPad3d(_ReplicationPadNd):
 
 
 class _CircularPadNd(_PadNd):
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves()  # its backward only slices: nothing kept
 
     def _check_rank(self, shape: Shape) -> None:

@@ -113,7 +113,9 @@ class _MaxPoolNd(_PoolNd):
         stride = k if self.stride is None else self.stride
         return ntuple(k, n), ntuple(stride, n), ntuple(self.padding, n), ntuple(self.dilation, n)
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves(input=True, extra=INDEX * prod(out))  # and the argmax indices
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
@@ -207,7 +209,9 @@ class _LPPoolNd(_PoolNd):
         stride = k if self.stride is None else self.stride
         return ntuple(k, n), ntuple(stride, n), (0,) * n, (1,) * n
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # x.pow(p) keeps x; avg_pool keeps x**p; sign(out) * relu(abs(out)) keeps out, the
         # sign, the relu; .mul(k).pow(1/p) keeps its base and its result
         return Saves(input=True, extra=at.itemsize * (prod(shape) + 4 * prod(out)))
@@ -266,7 +270,9 @@ class _AdaptivePoolNd(Layer):
             _check_rank(shape, self.ndim, type(self).__name__)
         return (*shape[: -self.ndim], *out)
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # aten AdaptiveAveragePooling.cpp: an all-ones output is a mean, which keeps nothing
         return Saves(input=any(o != 1 for o in out[-self.ndim :]))
 
@@ -301,7 +307,9 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     return_indices: FalseOnly = False
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         return Saves(input=True, extra=INDEX * prod(out))  # and the argmax indices
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:

@@ -84,11 +84,17 @@ class Linear(Layer):
 
     def _fold_copies(self, shape: Shape, strides: Strides) -> bool:
         """Whether folding the leading dims into rows (``reshape(-1, in)``) copies."""
-        return len(shape) > 2 and view_strides(shape, strides, (-1, shape[-1])) is None
+        return (
+            len(shape) > 2 and view_strides(shape, strides, (prod(shape[:-1]), shape[-1])) is None
+        )
 
-    def saves(self, shape: Shape, out: Shape, at: Device, grad_in: bool, learns: bool) -> Saves:
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
         # addmm keeps mat1 (the input, as rows) only for the weight's gradient: a frozen
-        # Linear keeps nothing of its input
+        # Linear keeps nothing of its input; rows that are not a view of it are a copy
+        if learns and self._fold_copies(shape, strides):
+            return Saves(extra=at.itemsize * prod(shape))
         return Saves(input=learns)
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
