@@ -41,6 +41,19 @@ class Device(StrEnum):
     META = "meta"
 
 
+class DType(StrEnum):
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
+class Optimizer(StrEnum):
+    SGD = "sgd"
+    MOMENTUM = "momentum"
+    ADAM = "adam"
+    ADAMW = "adamw"
+
+
 class CalcFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -147,10 +160,20 @@ def check(
     max_memory: Annotated[
         str | None,
         typer.Option(
-            help="Largest estimated memory the verifier may use, e.g. 2G "
-            "(default: half the memory available).",
+            help="Fail when the predicted inference memory (parameters, buffers, activation "
+            "peak; with --train the training-step bound) exceeds this, e.g. 2G or 512MiB; also "
+            "the verifier's limit (default: half the memory available).",
         ),
     ] = None,
+    train: Annotated[
+        bool, typer.Option("--train", help="--max-memory limits the training-step bound.")
+    ] = False,
+    dtype: Annotated[
+        DType, typer.Option(help="Parameters and activations in this dtype (memory figures).")
+    ] = DType.FLOAT32,
+    optimizer: Annotated[
+        Optimizer, typer.Option(help="The optimizer whose state the memory figures count.")
+    ] = Optimizer.ADAM,
     strict: Annotated[
         bool, typer.Option("--strict", help="Warnings fail the check too (exit 1).")
     ] = False,
@@ -188,6 +211,9 @@ def check(
                 batch=batch,
                 max_memory=limit,
                 strict=strict,
+                dtype=dtype.value,
+                optimizer=optimizer.value,
+                train=train,
             )
         results.append(result)
         if format is not Format.JSON:

@@ -23,6 +23,7 @@ class ErrorKind(StrEnum):
     SHAPE = "shape"
     MISMATCH = "mismatch"
     RUNTIME = "runtime"
+    BUDGET = "budget"
 
 
 class Location(NamedTuple):
@@ -156,6 +157,12 @@ class RuntimeFailure(ConvshapeError):
     """torch raised while the verifier ran the model (or could not start it)."""
 
     kind = ErrorKind.RUNTIME
+
+
+class BudgetError(ConvshapeError):
+    """A predicted figure over a limit the user set (``--max-memory``)."""
+
+    kind = ErrorKind.BUDGET
 
 
 class UsageError(ConvshapeError):

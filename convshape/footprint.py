@@ -62,6 +62,11 @@ class Memory:
     largest_param_bytes: int = 0
 
     @property
+    def inference_bytes(self) -> int:
+        """What one eval forward needs: parameters, buffers and the activation peak."""
+        return self.param_bytes + self.buffer_bytes + self.inference_peak_bytes
+
+    @property
     def training_bound(self) -> int:
         """An upper bound of a training step's tensor peak (not exact: README, Memory)."""
         step = 2 * self.largest_param_bytes if self.optimizer in ("adam", "adamw") else 0

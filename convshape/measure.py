@@ -65,6 +65,14 @@ class _Stack:
             handle.remove()
 
 
+class TrainingFailure(Exception):
+    """torch raised in the training-mode forward, inside the module at ``path``."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 @dataclass
 class Saved:
     """What one training forward saved for backward, by storage."""
@@ -103,7 +111,10 @@ def saved_for_backward(model: nn.Module, x: torch.Tensor, paths: set[str]) -> Sa
     try:
         model.train()
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, unpack):
-            model(x)
+            try:
+                model(x)
+            except Exception as exc:
+                raise TrainingFailure(stack.current) from exc
     finally:
         stack.remove()
         model.train(was_training)

@@ -1,50 +1,20 @@
 """The verifier's guards: refuse a dummy run that would not fit, or not end, before starting it.
 
-Both read the prediction (torch-free). Memory: a conservative bound on the bytes alive at once in
-one eval forward under ``no_grad`` (float32): the parameters, plus, walking the module tree, what
-each container keeps alive while its children run (a merge keeps its input and every finished
-branch's output until it merges them), plus each layer's input, output and its own temporaries
-(``LocalResponseNorm`` pads a copy along the channels). Time: layers that run a Python loop per
-channel (``CrossMapLRN2d``) run it on every device, meta included.
+Both read the prediction (torch-free). Memory: the parameters, buffers and the predicted
+inference peak of :mod:`convshape.footprint` (exact on cpu and meta). Time: layers that run a
+Python loop per channel (``CrossMapLRN2d``) run it on every device, meta included.
 """
 
 from __future__ import annotations
 
 import os
-from math import prod
 
-from convshape.engine import Node, Prediction, locate, writes_input
+from convshape.engine import Node, Prediction, locate
 from convshape.errors import RuntimeFailure
+from convshape.footprint import Memory
 
-BYTES = 4  # float32
 SAFE_FRACTION = 0.5  # of the memory available when the check runs
 MAX_PYTHON_STEPS = 100_000  # Python-loop iterations (torch ops each) a verification may run
-
-
-def _bytes(shape: tuple[int, ...]) -> int:
-    return BYTES * prod(shape)
-
-
-def _peak(node: Node) -> int:
-    """Most bytes alive at once while ``node`` runs, its input included."""
-    x, out = _bytes(node.input_shape), _bytes(node.output_shape)
-    if node.layer is not None:
-        return x + out + BYTES * node.layer.workspace(node.input_shape)
-    if node.type_name == "Sequential":
-        # the input may be held by the caller all along; each child holds its own input
-        return max([x, *(_peak(c) + (x if i else 0) for i, c in enumerate(node.children))])
-    peak, finished = x, 0  # a merge: its input and the finished branches' outputs stay alive
-    for child in node.children:
-        copy = x if writes_input(child) else 0
-        peak = max(peak, finished + copy + _peak(child))
-        finished += _bytes(child.output_shape)
-    return max(peak, x + finished + out)
-
-
-def estimate_bytes(prediction: Prediction) -> int:
-    """A bound on the bytes one verification forward keeps alive at once."""
-    assert prediction.totals is not None and prediction.root is not None
-    return BYTES * prediction.totals.params + _peak(prediction.root)
 
 
 def python_steps(leaves: list[Node]) -> tuple[int, Node | None]:
@@ -98,10 +68,11 @@ def human_size(num_bytes: float) -> str:
 MAX_VERIFY_LAYERS = 20_000  # layers verified in about 30 s on meta (README: Safety)
 
 
-def guard(prediction: Prediction, device: str, max_memory: int | None) -> None:
+def guard(prediction: Prediction, device: str, max_memory: int | None, memory: Memory) -> None:
     """Refuse, before anything runs, a verification that would not fit or not end: over the
     layer cap, a Python loop of more than :data:`MAX_PYTHON_STEPS` (any device), or (not on
-    meta, which allocates nothing) more live bytes than the limit."""
+    meta, which allocates nothing) more bytes than the limit: the parameters, the buffers and
+    the inference peak of ``memory``."""
     assert prediction.root is not None
     where = prediction.spec.input_location
     nodes = prediction.root.leaves()
@@ -126,12 +97,12 @@ def guard(prediction: Prediction, device: str, max_memory: int | None) -> None:
     if device == "meta":
         return  # nothing is allocated
     limit = max_memory if max_memory is not None else int(SAFE_FRACTION * available_bytes())
-    need = estimate_bytes(prediction)
+    need = memory.inference_bytes
     if need > limit:
         source = "--max-memory" if max_memory is not None else "half the available memory"
         raise RuntimeFailure(
-            f"verifying on {device} needs about {human_size(need)} (float32: the parameters and "
-            "the most tensors alive at once in one forward, temporaries included), over the "
+            f"verifying on {device} needs {human_size(need)} ({memory.dtype}: the parameters, "
+            "buffers and the most activations alive at once in one forward), over the "
             f"limit of {human_size(limit)} ({source})",
             hint="use --device meta (no memory is allocated), a smaller --batch, "
             "or raise --max-memory",

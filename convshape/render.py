@@ -80,7 +80,7 @@ def visible(result: FileResult, depth: int | None) -> list[Node]:
 
 
 def mib(n_bytes: int) -> str:
-    return f"{n_bytes / 2**20:,.2f} MB"
+    return f"{n_bytes / 2**20:,.2f} MiB"
 
 
 def status(result: FileResult) -> str:
@@ -100,10 +100,23 @@ def summary_lines(result: FileResult) -> list[str]:
         f"Total params: {t.params:,}  (trainable {t.trainable_params:,}, "
         f"non-trainable {t.non_trainable_params:,})",
         f"Total MACs: {t.macs:,}  FLOPs: {t.flops:,}",
-        f"Params size (float32): {mib(t.param_bytes)}  "
-        f"Forward activations (float32): {mib(t.activation_bytes)}",
+        *memory_summary(result),
         f"Input {shape_text(result.spec.input_shape if result.spec else None)} -> output "
         f"{shape_text(result.prediction.output_shape)}: {status(result)}",
+    ]
+
+
+def memory_summary(result: FileResult) -> list[str]:
+    """Two lines of memory figures (MiB = 2**20 bytes; JSON has every figure in bytes)."""
+    m = result.memory
+    if m is None:
+        return []
+    return [
+        f"Memory ({m.dtype}, {m.device}, MiB): params {mib(m.param_bytes)}, buffers "
+        f"{mib(m.buffer_bytes)}, grads {mib(m.grad_bytes)}, {m.optimizer} state "
+        f"{mib(m.optimizer_bytes)}",
+        f"Saved for backward {mib(m.saved_activation_bytes)}, inference peak "
+        f"{mib(m.inference_peak_bytes)}, training step <= {mib(m.training_bound)} (a bound)",
     ]
 
 

@@ -34,7 +34,9 @@ def error_json(err: ConvshapeError, file: str) -> dict[str, Any]:
     return out
 
 
-def row_json(node: Node, actual: dict[str, tuple[int, ...]] | None) -> dict[str, Any]:
+def row_json(
+    node: Node, actual: dict[str, tuple[int, ...]] | None, saved: dict[str, int] | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "path": node.path,
         "name": node.name,
@@ -47,6 +49,8 @@ def row_json(node: Node, actual: dict[str, tuple[int, ...]] | None) -> dict[str,
         row["actual_shape"] = list(actual[node.path])
     row["params"] = node.num_params
     row["macs"] = node.macs
+    if saved is not None:
+        row["saved_bytes"] = saved.get(node.path, 0)
     if node.decl.block:
         row["block"] = node.decl.block
     return row
@@ -55,6 +59,7 @@ def row_json(node: Node, actual: dict[str, tuple[int, ...]] | None) -> dict[str,
 def file_json(result: FileResult) -> dict[str, Any]:
     spec, prediction, t = result.spec, result.prediction, result.totals
     actual = result.verification.actual if result.verification else None
+    saved = result.memory.saved if result.memory else None
     return {
         "file": result.file,
         "name": spec.name if spec else None,
@@ -71,7 +76,8 @@ def file_json(result: FileResult) -> dict[str, Any]:
         "flops": None if t is None else t.flops,
         "param_bytes": None if t is None else t.param_bytes,
         "activation_bytes": None if t is None else t.activation_bytes,
-        "layers": [row_json(n, actual) for n in result.rows],
+        "memory": None if result.memory is None else result.memory.as_json(),
+        "layers": [row_json(n, actual, saved) for n in result.rows],
         "errors": [error_json(e, result.file) for e in result.errors],
         "warnings": [error_json(w, result.file) for w in result.warnings],
     }

@@ -10,7 +10,8 @@ from math import prod
 from typing import TYPE_CHECKING
 
 from convshape.engine import MAX_NUMEL, Node, Prediction, Totals, predict
-from convshape.errors import ConvshapeError, UsageError
+from convshape.errors import BudgetError, ConvshapeError, UsageError
+from convshape.footprint import Memory, footprint
 from convshape.layers.base import fmt
 from convshape.lint import RULES, LintWarning, lint
 from convshape.spec.parse import load
@@ -30,6 +31,7 @@ class FileResult:
     verification: Verification | None = None
     device: str | None = None
     strict: bool = False  # warnings count as failures
+    memory: Memory | None = None  # set when the prediction succeeded
 
     @property
     def ok(self) -> bool:
@@ -79,6 +81,9 @@ def check_file(
     batch: int | None = None,
     max_memory: int | None = None,
     strict: bool = False,
+    dtype: str = "float32",
+    optimizer: str = "adam",
+    train: bool = False,
 ) -> FileResult:
     result = FileResult(path, strict=strict)
     try:
@@ -98,10 +103,55 @@ def check_file(
         result.errors.append(result.prediction.error)
         return result
     result.warnings = lint(result.prediction)
+    result.memory = footprint(result.prediction, dtype, optimizer, device)
+    if max_memory is not None:
+        over = over_memory(result.memory, max_memory, train)
+        if over is not None:
+            result.errors.append(over.located(location=result.spec.input_location))
+            return result
     if verify:
         from convshape.verifier import verify as run_verify
 
         result.device = device
-        result.verification = run_verify(result.prediction, device=device, max_memory=max_memory)
+        result.verification = run_verify(
+            result.prediction, device=device, max_memory=max_memory, memory=result.memory
+        )
         result.errors.extend(result.verification.errors)
     return result
+
+
+def over_memory(memory: Memory, limit: int, train: bool) -> BudgetError | None:
+    """``--max-memory``: the inference figure (parameters, buffers, activation peak), or with
+    ``--train`` the training-step bound, against the limit."""
+    from convshape.memory import human_size
+
+    need = memory.training_bound if train else memory.inference_bytes
+    if need <= limit:
+        return None
+    what = (
+        "a training step needs at most"
+        if train
+        else "inference needs (parameters, buffers and the activation peak)"
+    )
+    return BudgetError(
+        f"--max-memory {human_size(limit)}: {what} {human_size(need)} "
+        f"({need:,} bytes, {memory.dtype}, {memory.device})",
+        formula=memory_lines(memory),
+        hint="a smaller --batch, --dtype float16/bfloat16, or a larger --max-memory",
+    )
+
+
+def memory_lines(memory: Memory) -> list[str]:
+    """The memory figures, one per line, bytes exact and MiB (2**20 bytes) alongside."""
+    from convshape.memory import human_size
+
+    rows = [
+        ("parameters", memory.param_bytes),
+        ("buffers", memory.buffer_bytes),
+        ("gradients", memory.grad_bytes),
+        (f"optimizer state ({memory.optimizer})", memory.optimizer_bytes),
+        ("saved for backward", memory.saved_activation_bytes),
+        ("inference peak", memory.inference_peak_bytes),
+        ("training step, upper bound", memory.training_bound),
+    ]
+    return [f"{name}: {value:,} B ({human_size(value)})" for name, value in rows]

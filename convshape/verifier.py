@@ -5,6 +5,10 @@ FLOPs ``FlopCounterMode`` counted inside it; a stack of entered modules tells wh
 when torch fails. The model is built directly on the requested device (``meta`` allocates no
 storage at all), run in eval mode under ``no_grad``; hooks are removed in ``finally``.
 
+Memory, to the byte: the eval run also tracks every activation storage alive (the inference
+peak), and a second, training-mode run accounts what autograd saves for backward
+(:mod:`convshape.measure`); both are diffed against :mod:`convshape.footprint` per module.
+
 Values, not only shapes (cpu and cuda): when the model has in-place layers, it runs a second
 time with every ``inplace`` flag off; the outputs must agree, or an in-place layer overwrote a
 tensor that another path still reads (reported at the first module whose output differs).
@@ -25,8 +29,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from convshape.builder import build
 from convshape.engine import Node, Prediction, locate
 from convshape.errors import ConvshapeError, MismatchError, RuntimeFailure
+from convshape.footprint import Memory, footprint
 from convshape.layers.base import fmt
+from convshape.measure import Live, Saved, TrainingFailure, live_bytes, saved_for_backward
 from convshape.memory import guard
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 Shape = tuple[int, ...]
 
@@ -40,6 +48,8 @@ class Verification:
     sums: dict[str, float] = field(default_factory=dict)  # module path -> output checksum
     order: list[str] = field(default_factory=list)  # module paths as their forward finished
     errors: list[ConvshapeError] = field(default_factory=list)
+    live: Live | None = None  # activation bytes alive in the eval run
+    saved: Saved | None = None  # bytes autograd saved in the training run
 
 
 def check_device(device: str) -> None:
@@ -110,10 +120,10 @@ def composite_attention() -> Iterator[None]:
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def _dummy(shape: Shape, device: str) -> torch.Tensor:
+def _dummy(shape: Shape, device: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     if device == "meta":
-        return torch.empty(shape, device="meta")
-    return torch.randn(shape, device=device)
+        return torch.empty(shape, device="meta", dtype=dtype)
+    return torch.randn(shape, device=device, dtype=dtype)
 
 
 def verify(
@@ -121,15 +131,20 @@ def verify(
     device: str = "cpu",
     max_memory: int | None = None,
     model: nn.Module | None = None,
+    memory: Memory | None = None,
 ) -> Verification:
     """Build the model on ``device`` (or take ``model``, already there), run it, diff it.
 
-    A given model gets its hooks removed and its train/eval mode restored afterwards.
+    ``memory`` is the prediction's footprint (default: float32 on ``device``); the model runs
+    in its dtype. A given model gets its hooks removed and its train/eval mode restored
+    afterwards.
     """
     check_device(device)
     result = Verification(device)
+    if memory is None:
+        memory = footprint(prediction, device=device)
     try:
-        guard(prediction, device, max_memory)
+        guard(prediction, device, max_memory, memory)
     except ConvshapeError as exc:
         result.errors.append(exc)
         return result
@@ -137,24 +152,35 @@ def verify(
     recorder = _Recorder(counter, result, {} if device != "meta" else None)
     handles = []
     was_training = model.training if model is not None else False
+    dtype = DTYPES[memory.dtype]
+    assert prediction.root is not None
+    leaves = {n.path for n in prediction.root.leaves()}
     try:
         if model is None:
             with torch.device(device):
-                model = build(prediction)
+                model = build(prediction).to(dtype)
         model.eval()
         for path, module in model.named_modules():
             if path:
                 handles.append(module.register_forward_pre_hook(recorder.pre(path)))
                 handles.append(module.register_forward_hook(recorder.post(path)))
-        x = _dummy(prediction.spec.input_shape, device)
-        with torch.no_grad(), composite_attention(), counter:
-            y = model(x.clone())
+        x = _dummy(prediction.spec.input_shape, device, dtype)
+        given = x.clone()
+        tracked = live_bytes(model, given, leaves)
+        with torch.no_grad(), composite_attention(), counter, tracked as live:
+            y = model(given)
+        del given
         result.completed = True
+        result.live = live
+        for handle in handles:
+            handle.remove()
+        handles = []
         if recorder.sums is not None:
-            for handle in handles:
-                handle.remove()
-            handles = []
             result.errors.extend(_values(model, x, y, result, recorder.sums, prediction))
+        del y
+        result.saved = saved_for_backward(model, x, {n.path for n in prediction.rows})
+    except TrainingFailure as exc:
+        result.errors.append(_training_error(exc, prediction))
     except Exception as exc:  # torch's own failure is the finding here
         result.errors.append(_runtime_error(exc, recorder, prediction))
     finally:
@@ -163,7 +189,8 @@ def verify(
         if model is not None:
             model.train(was_training)
     if result.completed:
-        result.errors.extend(diff(prediction, result))
+        found = diff(prediction, result)
+        result.errors.extend(found or memory_diff(prediction, memory, result))
     return result
 
 
@@ -239,6 +266,73 @@ def _runtime_error(exc: Exception, recorder: _Recorder, prediction: Prediction) 
     ]
     err = RuntimeFailure(err.message, formula=predicted)
     return locate(err, node)
+
+
+def _training_error(exc: TrainingFailure, prediction: Prediction) -> ConvshapeError:
+    cause = exc.__cause__ or exc
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    err = RuntimeFailure(
+        f"the training-mode forward (for the saved-tensor check) failed: torch raised "
+        f"{type(cause).__name__}: {message}"
+    )
+    node = {n.path: n for n in prediction.rows}.get(exc.path)
+    return locate(err, node) if node else err.located(location=prediction.spec.input_location)
+
+
+def memory_diff(
+    prediction: Prediction, memory: Memory, result: Verification
+) -> list[ConvshapeError]:
+    """Bytes saved for backward per module, and the inference peak: exact, or a mismatch."""
+    errors: list[ConvshapeError] = []
+    saved = result.saved
+    if saved is not None:
+        found: dict[str, ConvshapeError] = {}
+        for node in reversed(prediction.rows):
+            ours, theirs = memory.saved.get(node.path, 0), saved.by_module.get(node.path, 0)
+            inner = any(path.startswith(node.path + ".") for path in found)
+            if ours != theirs and not inner:
+                found[node.path] = locate(
+                    MismatchError(
+                        f"predicted {ours:,} bytes saved for backward by this module, "
+                        f"autograd saved {theirs:,}"
+                    ),
+                    node,
+                )
+        errors += [found[n.path] for n in prediction.rows if n.path in found]
+        if not errors and memory.saved_activation_bytes != saved.total:
+            errors.append(
+                MismatchError(
+                    f"predicted {memory.saved_activation_bytes:,} bytes saved for backward, "
+                    f"autograd saved {saved.total:,}"
+                ).located(location=prediction.spec.input_location)
+            )
+    live = result.live
+    if live is not None and live.peak != memory.inference_peak_bytes:
+        assert prediction.root is not None
+        where = next(
+            (
+                n
+                for n in prediction.root.leaves()
+                if (memory.peak_in.get(n.path), memory.after.get(n.path))
+                != (live.peak_in.get(n.path), live.after.get(n.path))
+            ),
+            None,
+        )
+        err = MismatchError(
+            f"predicted an inference peak of {memory.inference_peak_bytes:,} bytes alive, "
+            f"torch had {live.peak:,}",
+            formula=[]
+            if where is None
+            else [
+                f"first difference while {where.path} ran: predicted "
+                f"{memory.peak_in.get(where.path, 0):,} bytes alive, torch "
+                f"{live.peak_in.get(where.path, 0):,}"
+            ],
+        )
+        errors.append(
+            locate(err, where) if where else err.located(location=prediction.spec.input_location)
+        )
+    return errors
 
 
 def diff(prediction: Prediction, result: Verification) -> list[ConvshapeError]:
