@@ -18,7 +18,7 @@ The figures (README: Memory):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 from math import prod
 
@@ -89,9 +89,14 @@ class Memory:
 
 
 def footprint(
-    prediction: Prediction, dtype: str = "float32", optimizer: str = "adam", device: str = "cpu"
+    prediction: Prediction,
+    dtype: str = "float32",
+    optimizer: str = "adam",
+    device: str = "cpu",
+    input_grad: bool = False,
 ) -> Memory:
-    """Every memory figure of a successful prediction."""
+    """Every memory figure of a successful prediction (``input_grad``: the model input
+    requires grad, as a model inside a bigger one sees it)."""
     root = prediction.root
     assert root is not None
     itemsize = ITEMSIZE[dtype]
@@ -105,7 +110,7 @@ def footprint(
         optimizer, 2 * itemsize * trained + STEP_BYTES * tensors
     )
     train = _Training(at)
-    train.node(root, train.input(root))
+    train.node(root, train.new(root.input_shape, input_grad))
     infer = _Inference(at)
     infer.run(root)
     return Memory(
@@ -141,8 +146,11 @@ class _Walk:
             strides = like.strides
         return self.storage(shape, strides, grad)
 
-    def storage(self, shape: tuple[int, ...], strides: Strides, grad: bool) -> Value:
-        return Value(next(self.ids), self.at.itemsize * prod(shape), shape, strides, grad)
+    def storage(
+        self, shape: tuple[int, ...], strides: Strides, grad: bool, nbytes: int | None = None
+    ) -> Value:
+        size = self.at.itemsize * prod(shape) if nbytes is None else nbytes
+        return Value(next(self.ids), size, shape, strides, grad)
 
     def input(self, root: Node) -> Value:
         return self.new(root.input_shape, grad=False)
@@ -153,9 +161,11 @@ class _Walk:
         if view is not None:
             return Value(x.sid, x.nbytes, node.output_shape, view, grad)
         layout = node.layer.layout(x.shape, node.output_shape)
+        size = node.layer.storage_bytes(x.shape, node.output_shape, self.at)
         if layout is not None:
-            return self.storage(node.output_shape, layout, grad)
-        return self.new(node.output_shape, grad, like=x if node.layer.elementwise else None)
+            return self.storage(node.output_shape, layout, grad, size)
+        out = self.new(node.output_shape, grad, like=x if node.layer.elementwise else None)
+        return replace(out, nbytes=size)
 
 
 def _dense(v: Value) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils import flop_counter
+from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils.flop_counter import FlopCounterMode
 
 from convshape.builder import build
@@ -195,7 +196,9 @@ def verify(
 
 
 def _checksum(t: torch.Tensor) -> float:
-    return float(t.detach().double().abs().sum())
+    # outside the dispatch modes: neither a FLOP nor a tensor of the model's
+    with _disable_current_modes():
+        return float(t.detach().double().abs().sum())
 
 
 def _values(

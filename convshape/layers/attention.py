@@ -98,12 +98,11 @@ class SelfAttention(Layer):
     # its noise and the dropped weights. The out-projection keeps its input.
 
     def _sizes(self, shape: Shape, at: Device) -> tuple[int, int, int, bool]:
-        """(T, S, logsumexp) bytes: one (N, L, E) tensor, the attention weights, and whether
-        x is batched."""
+        """(N*L*E, N*heads*L*L, N*heads*L, batched): one (N, L, E) tensor, the attention
+        weights and logsumexp, in elements."""
         n, seq, e = _sequences(shape, self.batch_first, "SelfAttention")
-        t = at.itemsize * n * seq * e
-        s = at.itemsize * n * self.num_heads * seq * seq
-        return t, s, 4 * n * self.num_heads * seq, len(shape) == 3
+        heads = self.num_heads
+        return n * seq * e, n * heads * seq * seq, n * heads * seq, len(shape) == 3
 
     def _rows_copy(self, shape: Shape, strides: Strides) -> bool:
         """Whether the in-projection folds x, as (L, N, E), into rows by a copy."""
@@ -120,22 +119,41 @@ class SelfAttention(Layer):
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
         t, s, lse, batched = self._sizes(shape, at)
-        rows = t if self._rows_copy(shape, strides) else 0
-        qkv = 3 * t  # q, k, v: one storage (batched) or three
+        e = at.itemsize
+        rows = e * t if self._rows_copy(shape, strides) else 0
+        qkv = 3 * e * t  # q, k, v: one storage (batched) or three
         if self._flash(at, training=True):
-            return Saves(input=not rows, extra=rows + qkv + lse + t)
-        v = qkv if batched else t
-        dropout = 2 * s if self.dropout > 0 else 0
-        return Saves(input=not rows, extra=rows + 2 * t + s + v + t + dropout)
+            return Saves(input=not rows, extra=rows + qkv + 4 * lse + e * t)
+        # math: half precision runs in float32 (q, k, v upcast: v is then a copy)
+        f = 4
+        v = f * t if e != f else (qkv if batched else e * t)
+        dropout = 2 * f * s if self.dropout > 0 else 0
+        return Saves(input=not rows, extra=rows + 2 * f * t + f * s + v + e * t + dropout)
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         t, s, lse, batched = self._sizes(shape, at)
-        projection = 6 * t if batched else 3 * t  # the (L, N, 3E) output and its copy
+        e, f = at.itemsize, 4
+        qkv = 3 * e * t
+        projection = qkv  # unbatched: three projections
+        if batched:  # one (L, N, 3E) projection; rows folded by a copy are matmul + bias
+            rows = self._rows_copy(shape, strides)
+            made_contiguous = t > shape[-1]  # a copy unless L * N == 1
+            projection = max(
+                rows * e * t + qkv,
+                qkv + (qkv if rows and self.bias else 0),
+                qkv + (qkv if made_contiguous else 0),
+            )
         if self._flash(at, training=False):
-            attention = 4 * t + lse
+            attention = qkv + e * t + 4 * lse
         else:
-            attention = max(5 * t + s, 4 * t + 2 * s)
-        return max(projection, attention) - t
+            half = e != f
+            base = qkv + half * 3 * f * t  # q, k, v (and their float32 copies)
+            attention = max(
+                base + 2 * f * t + f * s,  # q k^T: q and k scaled, the weights
+                base + f * t + 2 * f * s,  # softmax
+                base + 2 * f * t + f * s + half * (e * s + e * t),  # @ v, back to the dtype
+            )
+        return max(projection, attention) - e * t
 
     def layout(self, shape: Shape, out: Shape) -> Strides | None:
         if len(shape) == 3 and self.batch_first:  # (L, N, E) transposed back

@@ -16,6 +16,7 @@ count, the MACs and the formula text. Nothing here imports torch.
 from __future__ import annotations
 
 import dataclasses
+from math import prod
 from typing import Any, ClassVar, TypeVar
 
 from convshape.errors import ShapeError
@@ -134,6 +135,10 @@ class Layer:
         """The strides of a new output that is not contiguous (None: contiguous, or laid out
         like the input for an elementwise layer)."""
         return None
+
+    def storage_bytes(self, shape: Shape, out: Shape, at: Device) -> int:
+        """Bytes of the storage a new output gets (a kernel may allocate more than it uses)."""
+        return at.itemsize * prod(out)
 
     def buffer_bytes(self, itemsize: int) -> int:
         """Bytes of the module's buffers (float buffers in the model dtype, counters int64)."""

@@ -8,11 +8,13 @@ aten/src/ATen/native/im2col_shape_check.h. The block count along a dim is the co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import OutSize2, Pad2, Size2
 from convshape.layers.base import (
     AXIS_WORDS,
+    Device,
     KeepsNothing,
     Shape,
     fmt,
@@ -76,6 +78,12 @@ class Fold(KeepsNothing):
     dilation: Size2 = 1
     padding: Pad2 = 0
     stride: Size2 = 1
+
+    def storage_bytes(self, shape: Shape, out: Shape, at: Device) -> int:
+        # aten Col2Im.cpp (cpu): the output is resized from empty_like(input), and resizing
+        # down keeps the storage
+        size = at.itemsize * prod(out)
+        return size if at.kind == "meta" else max(size, at.itemsize * prod(shape))
 
     def _pairs(self) -> Pairs:
         return _pairs(self.kernel_size, self.dilation, self.padding, self.stride)

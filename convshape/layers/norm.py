@@ -47,6 +47,12 @@ def _affine_lines(name: str, value: int, weight: bool, bias: bool, flag: str) ->
 STAT = 4  # bytes per saved mean / invstd: float32 (the accumulate type) for every dtype here
 
 
+def _stat(at: Device) -> int:
+    """Bytes per batch/layer-norm statistic: float32, except that the cpu kernels keep them in
+    the input's dtype (half precision included)."""
+    return at.itemsize if at.kind == "cpu" else STAT
+
+
 def _affine(weight: bool, bias: bool) -> tuple[int, int]:
     """(parameter tensors, how many) of an optional weight and bias."""
     return (1 + bias, 1) if weight else (0, 0)
@@ -132,14 +138,14 @@ class _BatchNorm(Layer):
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
-        # native_batch_norm keeps its input and the batch mean and invstd (float32)
-        return Saves(input=True, extra=2 * STAT * shape[1])
+        # native_batch_norm keeps its input and the batch mean and invstd
+        return Saves(input=True, extra=2 * _stat(at) * shape[1])
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         # eval with running stats: the cpu kernel returns empty statistics, meta full ones
         if self.track_running_stats and at.kind != "meta":
             return 0
-        return 2 * STAT * shape[1]
+        return 2 * _stat(at) * shape[1]
 
     def buffer_bytes(self, itemsize: int) -> int:
         return _running_bytes(self.num_features, self.track_running_stats, itemsize)
@@ -241,13 +247,13 @@ class _InstanceNorm(Layer):
         # functional.py instance_norm runs batch_norm on a (1, N*C, ...) view: its statistics,
         # the weight repeated N times, the running stats repeated N times
         nc = prod(shape[: len(shape) - self.ndim])
-        extra = 2 * STAT * nc + at.itemsize * nc * (self.affine + 2 * self.track_running_stats)
+        extra = 2 * _stat(at) * nc + at.itemsize * nc * (self.affine + 2 * self.track_running_stats)
         return Saves(input=True, extra=extra)
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         nc = prod(shape[: len(shape) - self.ndim])
         repeats = at.itemsize * nc * 2 * (self.affine + self.track_running_stats)
-        stats = 0 if self.track_running_stats and at.kind != "meta" else 2 * STAT * nc
+        stats = 0 if self.track_running_stats and at.kind != "meta" else 2 * _stat(at) * nc
         return repeats + stats
 
     def buffer_bytes(self, itemsize: int) -> int:
@@ -340,10 +346,11 @@ class GroupNorm(Layer):
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
-        return Saves(input=True, extra=2 * STAT * shape[0] * self.num_groups)  # mean, rstd
+        # mean and rstd per (sample, group), in the input's dtype
+        return Saves(input=True, extra=2 * at.itemsize * shape[0] * self.num_groups)
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
-        return 2 * STAT * shape[0] * self.num_groups
+        return 2 * at.itemsize * shape[0] * self.num_groups
 
     def param_tensors(self) -> int:
         return _affine(self.affine, self.bias)[0]
@@ -391,10 +398,10 @@ class LayerNorm(Layer):
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
-        return Saves(input=True, extra=2 * STAT * self._rows(shape))  # mean, rstd per row
+        return Saves(input=True, extra=2 * _stat(at) * self._rows(shape))  # mean, rstd per row
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
-        return 2 * STAT * self._rows(shape)
+        return 2 * _stat(at) * self._rows(shape)
 
     def param_tensors(self) -> int:
         return _affine(self.elementwise_affine, self.bias)[0]
@@ -442,16 +449,27 @@ class RMSNorm(Layer):
     def _rows(self, shape: Shape) -> int:
         return prod(shape[: len(shape) - len(self.normalized_shape)])
 
+    # torch 2.13 runs rms_norm as a composite in float32: x.float() (a copy for half
+    # precision), pow, mean, rsqrt, x * rstd, * weight, then back to the input dtype
+
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
-        # the fused kernel keeps rstd per row; with a weight the normalised x too
-        normed = at.itemsize * prod(shape) if self.elementwise_affine else 0
-        return Saves(input=True, extra=normed + STAT * self._rows(shape))
+        numel, rows = prod(shape), self._rows(shape)
+        upcast = at.itemsize != STAT
+        normed = STAT * numel if learns else 0  # for the weight's gradient
+        if not grad_in:
+            return Saves(extra=normed)
+        # for the input's: x as float32 (the input itself in float32) and rstd
+        return Saves(input=not upcast, extra=normed + STAT * rows + upcast * STAT * numel)
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
-        rows = STAT * self._rows(shape)
-        return at.itemsize * prod(shape) + rows if self.elementwise_affine else 2 * rows
+        numel, rows = STAT * prod(shape), STAT * self._rows(shape)
+        upcast = numel if at.itemsize != STAT else 0
+        rsqrt = upcast + numel + 2 * rows  # x**2, its mean, rsqrt
+        normed = upcast + numel + rows
+        scaled = normed + numel if self.elementwise_affine else 0
+        return max(rsqrt, normed, scaled) - at.itemsize * prod(out)
 
     def num_params(self) -> int:
         return prod(self.normalized_shape) if self.elementwise_affine else 0
