@@ -15,6 +15,7 @@ from layer_samples import SAMPLES
 
 from convshape.engine import predict
 from convshape.footprint import footprint
+from convshape.measure import TrainingFailure
 from convshape.results import load
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -49,7 +50,12 @@ def test_every_layer_rule_holds_in_half_precision(name: str, dtype: str) -> None
     for kwargs, shape in SAMPLES[name]:
         prediction = oracle.one_layer(name, kwargs, shape)
         for device in ("meta", "cpu"):
-            oracle.assert_memory_agrees(prediction, device, dtype, True)
+            try:
+                oracle.assert_memory_agrees(prediction, device, dtype, True)
+            except (TrainingFailure, NotImplementedError) as exc:
+                # a few cpu kernels have no half version (avg_pool3d, rrelu): torch's answer
+                cause = exc.__cause__ or exc
+                assert device == "cpu" and "not implemented for" in str(cause), exc
 
 
 @settings(max_examples=40, deadline=None)
@@ -173,17 +179,19 @@ def test_cli_json_memory_object_and_rows() -> None:
     assert sum(row["saved_bytes"] for row in file["layers"]) == 22_218_240
 
 
-def test_cli_half_precision_halves_activations_but_not_indices() -> None:
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_cli_half_precision_halves_activations_but_not_indices(device: str) -> None:
     path = str(ROOT / "configs" / "resnet18.yaml")
     full = json.loads(cli("check", "--no-verify", "-f", "json", path).stdout)
     half = json.loads(cli("check", "--no-verify", "-f", "json", "--dtype", "bfloat16",
-                          path).stdout)  # fmt: skip
+                          "--device", device, path).stdout)  # fmt: skip
     f, h = full["files"][0]["memory"], half["files"][0]["memory"]
     assert h["param_bytes"] * 2 == f["param_bytes"]
-    # MaxPool's int64 indices (1,605,632 B) and BatchNorm's float32 statistics (38,400 B) stay
-    assert (
-        h["saved_activation_bytes"] == (22_218_240 - 1_605_632 - 38_400) // 2 + 1_605_632 + 38_400
-    )
+    # MaxPool's int64 indices (1,605,632 B) stay; BatchNorm's statistics (38,400 B as float32)
+    # stay float32 on meta, and are bfloat16 on cpu
+    stats = 38_400 if device == "meta" else 38_400 // 2
+    values = (22_218_240 - 1_605_632 - 38_400) // 2
+    assert h["saved_activation_bytes"] == values + 1_605_632 + stats
 
 
 def test_cli_verifies_half_precision_on_meta() -> None:
@@ -202,4 +210,4 @@ def test_max_memory_is_a_budget_on_the_predicted_figure(tmp_path: Path) -> None:
     assert "saved for backward: 22,218,240 B" in over.stderr
     low = cli("check", "--no-verify", "--max-memory", "40MiB", "-f", "json", path)
     err = json.loads(low.stdout)["files"][0]["errors"][0]
-    assert err["kind"] == "budget" and err["line"] == 1
+    assert err["kind"] == "budget" and err["line"] == 3  # the `input:` line

@@ -9,10 +9,23 @@ MACs count the projections and the two attention matmuls (``q @ k^T`` and ``attn
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from convshape.errors import ShapeError
+from convshape.layers.activation import Dropout
 from convshape.layers.argtypes import ActivationName, PosFloat, PosInt, Probability
-from convshape.layers.base import Device, Layer, Saves, Shape, Strides, fmt, register, view_strides
+from convshape.layers.base import (
+    Device,
+    Layer,
+    Saves,
+    Shape,
+    Strides,
+    contiguous,
+    fmt,
+    register,
+    view_strides,
+)
+from convshape.layers.norm import LayerNorm
 
 MODULES = "convshape.modules"
 
@@ -120,15 +133,18 @@ class SelfAttention(Layer):
     ) -> Saves:
         t, s, lse, batched = self._sizes(shape, at)
         e = at.itemsize
-        rows = e * t if self._rows_copy(shape, strides) else 0
+        # the projections keep their inputs only for their weights' gradients (frozen: not)
+        rows = e * t if learns and self._rows_copy(shape, strides) else 0
+        keeps_x = learns and not rows
         qkv = 3 * e * t  # q, k, v: one storage (batched) or three
-        if self._flash(at, training=True):
-            return Saves(input=not rows, extra=rows + qkv + 4 * lse + e * t)
+        if self._flash(at, training=True):  # its output is kept by the kernel too
+            return Saves(input=keeps_x, extra=rows + qkv + 4 * lse + e * t)
         # math: half precision runs in float32 (q, k, v upcast: v is then a copy)
         f = 4
         v = f * t if e != f else (qkv if batched else e * t)
         dropout = 2 * f * s if self.dropout > 0 else 0
-        return Saves(input=not rows, extra=rows + 2 * f * t + f * s + v + e * t + dropout)
+        projected = e * t if learns else 0
+        return Saves(input=keeps_x, extra=rows + 2 * f * t + f * s + v + projected + dropout)
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         t, s, lse, batched = self._sizes(shape, at)
@@ -214,6 +230,76 @@ class _Encoder(Layer):
 
     def _layers(self) -> int:
         return getattr(self, "num_layers", 1)
+
+    # Memory: each layer as torch 2.13 runs TransformerEncoderLayer.forward (post-norm:
+    # norm1(x + dropout1(attn(x))), then norm2(x + dropout2(linear2(dropout(act(linear1(x))))));
+    # norm_first: x + dropout1(attn(norm1(x))), then x + ff(norm2(x))), composed from the rules
+    # of its parts: SelfAttention, Dropout, LayerNorm, Linear, ReLU / GELU.
+
+    def _parts(self) -> tuple[SelfAttention, LayerNorm, Dropout]:
+        attn = SelfAttention(self.d_model, self.nhead, self.dropout, self.bias, self.batch_first)
+        norm = LayerNorm((self.d_model,), self.layer_norm_eps, True, self.bias)
+        return attn, norm, Dropout(self.dropout)
+
+    def _layer_saves(
+        self, shape: Shape, strides: Strides, at: Device, learns: bool
+    ) -> tuple[bool, int]:
+        """(whether one layer keeps its input, bytes of the new storages it keeps)."""
+        attn, norm, drop = self._parts()
+        n, seq, e = _sequences(shape, self.batch_first, self.type_name)
+        t = at.itemsize * n * seq * e
+        flat = contiguous(shape)
+        stats = norm.saves(shape, flat, shape, at, True, learns).extra
+        noise = drop.saves(shape, flat, shape, at, True, False).extra
+        ff_shape = (*shape[:-1], self.dim_feedforward)
+        ff = at.itemsize * prod(ff_shape)
+        ff_noise = drop.saves(ff_shape, contiguous(ff_shape), ff_shape, at, True, False).extra
+        dropped = self.dropout > 0
+        # feed-forward: the activation keeps its output (relu) or input (gelu); dropout its
+        # noise; linear2 its input, which is the relu output itself without dropout
+        feed = ff + ff_noise + (ff if learns and (dropped or self.activation != "relu") else 0)
+        keeps_n = t if learns else 0  # linear1 keeps the normalised input
+        if self.norm_first:  # norm1 keeps x; attention keeps norm1(x) per its rule
+            mha = attn.saves(shape, flat, shape, at, True, learns)
+            attention = mha.extra + (t if mha.input else 0)
+            return True, stats + attention + noise + t + stats + keeps_n + feed + noise
+        mha = attn.saves(shape, strides, shape, at, True, learns)
+        # x + dropout1(..) kept by norm1; its output by linear1; x + ff(..) by norm2
+        return mha.input, mha.extra + noise + t + stats + keeps_n + feed + noise + t + stats
+
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
+        n, seq, e = _sequences(shape, self.batch_first, self.type_name)
+        t = at.itemsize * n * seq * e
+        keeps_x, extra = self._layer_saves(shape, strides, at, learns)
+        for _ in range(self._layers() - 1):  # the next layers read a new (N, L, E) tensor
+            keeps, more = self._layer_saves(shape, contiguous(shape), at, learns)
+            extra += more + (t if keeps else 0)
+        return Saves(input=keeps_x, extra=extra)
+
+    def _layer_peak(self, shape: Shape, strides: Strides, at: Device) -> int:
+        """The most bytes of new storages alive at once in one eval layer, its output
+        included (dropouts are the identity)."""
+        attn, norm, _ = self._parts()
+        n, seq, e = _sequences(shape, self.batch_first, self.type_name)
+        t = at.itemsize * n * seq * e
+        flat = contiguous(shape)
+        st = norm.temporaries(shape, shape, flat, at)
+        ff = at.itemsize * n * seq * self.dim_feedforward
+        if self.norm_first:
+            mha = attn.temporaries(shape, shape, flat, at) + t
+            return max(t + st, t + mha, 2 * t + st, 2 * t + 2 * ff, 3 * t + ff, 3 * t)
+        mha = attn.temporaries(shape, shape, strides, at) + t
+        return max(mha, 2 * t, 2 * t + st, t + 2 * ff, 2 * t + ff, 3 * t + st)
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        n, seq, e = _sequences(shape, self.batch_first, self.type_name)
+        t = at.itemsize * n * seq * e
+        peak = self._layer_peak(shape, strides, at)
+        if self._layers() > 1:  # later layers: their input (the last output) stays alive
+            peak = max(peak, t + self._layer_peak(shape, contiguous(shape), at))
+        return peak - t
 
     def _layer_params(self) -> int:
         e, f, b = self.d_model, self.dim_feedforward, self.bias
