@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, cli, error_of, predict_text, write
 
-from convshape.memory import MAX_VERIFY_LAYERS, estimate_bytes
+from convshape.footprint import footprint
+from convshape.memory import MAX_VERIFY_LAYERS, human_size
 
 # ---------------------------------------------------------------- 3. the guard counts the living
 
@@ -26,27 +27,42 @@ def concat_of(branches: int, width: int) -> str:
     )
 
 
-@pytest.mark.torch  # the guard runs before a verification, which needs torch
 def test_a_concat_keeps_every_branch_output_alive(tmp_path: Path) -> None:
     p = predict_text(tmp_path, concat_of(40, 64))
     one = 4 * 8 * 64 * 64  # one [1, 8, 64, 64] float32 tensor
     # the input, 40 branch outputs and the joined result (320 channels) at the merge
-    assert estimate_bytes(p) >= one + 40 * one + 40 * one
+    assert footprint(p).inference_peak_bytes == one + 40 * one + 40 * one
     path = write(tmp_path, concat_of(40, 64), "c.yaml")
     out = cli("check", "--max-memory", f"{40 * one}", "-q", str(path))
     assert out.code == 1
-    assert f"{path}:1:8: verifying on cpu needs about" in out.stderr
-    assert "the most tensors alive at once in one forward" in out.stderr
+    assert f"{path}:1:8: --max-memory 5 MiB: inference needs" in out.stderr
+    assert f"inference peak: {81 * one:,} B" in out.stderr
 
 
 @pytest.mark.torch  # the guard runs before a verification, which needs torch
-def test_a_layers_own_workspace_is_counted(tmp_path: Path) -> None:
+def test_the_verifier_refuses_what_would_not_fit(tmp_path: Path) -> None:
+    import convshape
+
+    p = predict_text(tmp_path, concat_of(40, 64))
+    result = convshape.verify(p, device="cpu", max_memory=1_000_000)
+    assert not result.completed
+    message = result.errors[0].render()
+    assert (
+        "verifying on cpu needs 10.1 MiB (float32: the parameters, buffers and the most " in message
+    )
+
+
+def test_a_layers_own_temporaries_are_counted(tmp_path: Path) -> None:
     text = "input: [1, 4, 4, 4]\nlayers:\n  - {type: LocalResponseNorm, size: 100000000}\n"
     path = write(tmp_path, text)
-    out = cli("check", "--max-memory", "2G", "-q", str(path))
+    out = cli("check", "--no-verify", "--max-memory", "2G", "-q", str(path))
     assert out.code == 1
-    # 3 padded copies of [1, 4 + 1e8 - 1, 4, 4] as float32: 3 * 4 * (1e8 + 3) * 16 bytes
-    assert f"{path}:1:8: verifying on cpu needs about 17.9 GiB" in out.stderr
+    # the square padded along C: [1, 4 + 1e8 - 1, 4, 4] as float32, with the input and x*x
+    need = 4 * 64 + 4 * 64 + 4 * (100_000_003 * 16)
+    assert (
+        f"{path}:1:8: --max-memory 2 GiB: inference needs (parameters, buffers and the "
+        f"activation peak) {human_size(need)}" in out.stderr
+    )
 
 
 @pytest.mark.torch  # the guard runs before a verification, which needs torch
