@@ -60,6 +60,7 @@ class Memory:
     peak_in: dict[str, int] = field(default_factory=dict)  # leaf path -> most alive while it ran
     after: dict[str, int] = field(default_factory=dict)  # leaf path -> alive when it returned
     largest_param_bytes: int = 0
+    untrainable: str | None = None  # why a training forward raises: no training figures
 
     @property
     def inference_bytes(self) -> int:
@@ -73,15 +74,16 @@ class Memory:
         resident = self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
         return resident + self.saved_activation_bytes + self.inference_peak_bytes + step
 
-    def as_json(self) -> dict[str, int | str]:
+    def as_json(self) -> dict[str, int | str | None]:
+        trains = self.untrainable is None
         return {
             "param_bytes": self.param_bytes,
             "buffer_bytes": self.buffer_bytes,
             "grad_bytes": self.grad_bytes,
             "optimizer_bytes": self.optimizer_bytes,
-            "saved_activation_bytes": self.saved_activation_bytes,
+            "saved_activation_bytes": self.saved_activation_bytes if trains else None,
             "inference_peak_bytes": self.inference_peak_bytes,
-            "training_peak_bound_bytes": self.training_bound,
+            "training_peak_bound_bytes": self.training_bound if trains else None,
             "dtype": self.dtype,
             "optimizer": self.optimizer,
             "device": self.device,
@@ -109,8 +111,17 @@ def footprint(
     state = {"sgd": 0, "momentum": itemsize * trained}.get(
         optimizer, 2 * itemsize * trained + STEP_BYTES * tensors
     )
+    untrainable = next(
+        (
+            f"{n.path} ({n.type_name}): {reason} (input {list(n.input_shape)})"
+            for n in leaves
+            if n.layer is not None and (reason := n.layer.training_error(n.input_shape))
+        ),
+        None,
+    )
     train = _Training(at)
-    train.node(root, train.new(root.input_shape, input_grad))
+    if untrainable is None:
+        train.node(root, train.new(root.input_shape, input_grad))
     infer = _Inference(at)
     infer.run(root)
     return Memory(
@@ -128,6 +139,7 @@ def footprint(
         after=infer.after,
         largest_param_bytes=itemsize * max((n.layer.largest_param() for n in trainable
                                             if n.layer is not None), default=0),
+        untrainable=untrainable,
     )  # fmt: skip
 
 
@@ -157,7 +169,7 @@ class _Walk:
 
     def leaf_output(self, node: Node, x: Value, grad: bool, training: bool) -> Value:
         assert node.layer is not None
-        view = node.layer.view(x.shape, x.strides, node.output_shape, training)
+        view = node.layer.view(x.shape, x.strides, node.output_shape, self.at, training)
         if view is not None:
             return Value(x.sid, x.nbytes, node.output_shape, view, grad)
         layout = node.layer.layout(x.shape, node.output_shape)

@@ -108,8 +108,17 @@ def saved_for_backward(model: nn.Module, x: torch.Tensor, paths: set[str]) -> Sa
         return keep[index]
 
     was_training = model.training
+    # BatchNorm with momentum=None reads num_batches_tracked as a Python number, which a meta
+    # tensor cannot give; momentum only weighs the running-stat update, which saves nothing
+    cumulative = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is None
+    ] if x.device.type == "meta" else []  # fmt: skip
     try:
         model.train()
+        for m in cumulative:
+            m.momentum = 0.1
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, unpack):
             try:
                 model(x)
@@ -118,6 +127,8 @@ def saved_for_backward(model: nn.Module, x: torch.Tensor, paths: set[str]) -> Sa
     finally:
         stack.remove()
         model.train(was_training)
+        for m in cumulative:
+            m.momentum = None
     return result
 
 

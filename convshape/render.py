@@ -116,7 +116,10 @@ def memory_summary(result: FileResult) -> list[str]:
         f"{mib(m.buffer_bytes)}, grads {mib(m.grad_bytes)}, {m.optimizer} state "
         f"{mib(m.optimizer_bytes)}",
         f"Saved for backward {mib(m.saved_activation_bytes)}, inference peak "
-        f"{mib(m.inference_peak_bytes)}, training step <= {mib(m.training_bound)} (a bound)",
+        f"{mib(m.inference_peak_bytes)}, training step <= {mib(m.training_bound)} (a bound)"
+        if m.untrainable is None
+        else f"Inference peak {mib(m.inference_peak_bytes)}; no training figures: a training "
+        f"forward raises at {m.untrainable}",
     ]
 
 

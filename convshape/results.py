@@ -125,6 +125,8 @@ def over_memory(memory: Memory, limit: int, train: bool) -> BudgetError | None:
     ``--train`` the training-step bound, against the limit."""
     from convshape.memory import human_size
 
+    if train and memory.untrainable is not None:
+        return BudgetError(f"--train: a training-mode forward raises at {memory.untrainable}")
     need = memory.training_bound if train else memory.inference_bytes
     if need <= limit:
         return None

@@ -179,7 +179,8 @@ def verify(
         if recorder.sums is not None:
             result.errors.extend(_values(model, x, y, result, recorder.sums, prediction))
         del y
-        result.saved = saved_for_backward(model, x, {n.path for n in prediction.rows})
+        if memory.untrainable is None:  # else training raises, as predicted: nothing to prove
+            result.saved = saved_for_backward(model, x, {n.path for n in prediction.rows})
     except TrainingFailure as exc:
         result.errors.append(_training_error(exc, prediction))
     except Exception as exc:  # torch's own failure is the finding here

@@ -60,3 +60,15 @@ def assert_agrees(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]
     assert ours[0] == theirs[0], f"{call}: shape {ours[0]} != torch {theirs[0]}"
     assert ours[1] == theirs[1], f"{call}: params {ours[1]} != torch {theirs[1]}"
     assert 2 * ours[2] == theirs[2], f"{call}: 2*MACs {2 * ours[2]} != torch FLOPs {theirs[2]}"
+    assert_memory(type_name, kwargs, shape)
+
+
+def assert_memory(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """The memory rules on the same draw: saved for backward (the input requiring grad, as
+    inside a model) and the inference peak, on meta, against torch's measurement."""
+    import memory_oracle
+
+    if not shape:
+        return  # a spec's input has a batch dimension
+    prediction = memory_oracle.one_layer(type_name, kwargs, shape)
+    memory_oracle.assert_memory_agrees(prediction, "meta", input_grad=True)

@@ -321,6 +321,12 @@ class _Dropout(_Act):
     p: Probability = 0.5  # dropout.py _DropoutNd.__init__ checks 0 <= p <= 1
     inplace: bool = False
 
+    def training_error(self, shape: Shape) -> str | None:
+        feature = self.type_name == "FeatureAlphaDropout"
+        if feature and 0 < self.p < 1 and len(shape) < 2:  # aten Dropout.cpp feature noise
+            return "Feature dropout requires at least 2 dimensions in the input"
+        return None
+
     def noise(self, shape: Shape) -> int:
         """Elements of the noise tensor training draws (feature dropouts: one per channel)."""
         if self.type_name in ("Dropout", "AlphaDropout"):
@@ -339,7 +345,9 @@ class _Dropout(_Act):
             return Saves(extra=prod(shape))
         return Saves(extra=at.itemsize * self.noise(shape))
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         return strides if not training or self.p == 0 or self.inplace else None
 
 

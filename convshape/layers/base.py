@@ -121,12 +121,18 @@ class Layer:
         all (``grad_in``: the input requires grad; ``learns``: it has trainable parameters)."""
         return Saves(input=True)
 
+    def training_error(self, shape: Shape) -> str | None:
+        """Why a training-mode forward raises on this input (eval does not), or None."""
+        return None
+
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         """Bytes of the temporaries alive at the peak of one eval forward, besides the input
         and the output."""
         return 0
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         """The output's strides when it shares its input's storage (in place, a view); None
         when forward makes a new tensor."""
         return strides if self.writes_input() else None
@@ -197,7 +203,9 @@ class Reshapes(KeepsNothing):
 
     returns_alias = True  # the input itself, or a view of it
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         return view_strides(shape, strides, out)
 
 

@@ -172,11 +172,18 @@ class _ConvNd(_InfersInChannels):
         return weight + (self.out_channels if self.bias else 0)
 
     def _padded(self, shape: Shape, at: Device) -> int:
-        """Bytes of the padded copy that padding_mode != zeros feeds the convolution."""
-        if self.padding_mode == "zeros":
+        """Bytes of the padded copy the convolution reads: padding_mode != zeros pads all of
+        it with F.pad; padding='same' with an odd total (an even kernel) pads the one extra
+        element on the right with a constant pad (aten Convolution.cpp _convolution_mode)."""
+        if self.padding_mode != "zeros":
+            extra = [lo + hi for lo, hi in self._pads()]
+        elif self.padding == "same":
+            extra = [(lo + hi) % 2 for lo, hi in self._pads()]
+            if not any(extra):
+                return 0
+        else:
             return 0
-        spatial = [s + lo + hi for s, (lo, hi) in zip(shape[-self.ndim :], self._pads(),
-                                                      strict=True)]  # fmt: skip
+        spatial = [s + pad for s, pad in zip(shape[-self.ndim :], extra, strict=True)]
         return at.itemsize * prod(shape[: -self.ndim]) * prod(spatial)
 
     def saves(
@@ -187,7 +194,8 @@ class _ConvNd(_InfersInChannels):
         padded = self._padded(shape, at)
         if not padded:
             return Saves(input=True)
-        return Saves(input=grad_in and self.padding_mode != "circular", extra=padded)
+        keeps_x = grad_in and self.padding_mode in ("reflect", "replicate")
+        return Saves(input=keeps_x, extra=padded)
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         return self._padded(shape, at)

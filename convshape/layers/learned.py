@@ -161,7 +161,9 @@ class StochasticDepth(Layer):
         noise = shape[0] if self.mode == "row" else 1  # x * noise keeps the noise
         return Saves(extra=at.itemsize * noise) if self.p > 0 else Saves()
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         return strides if not training or self.p == 0 else None
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:

@@ -135,6 +135,13 @@ class _BatchNorm(Layer):
             lines.append("(running_mean, running_var, num_batches_tracked are buffers, not params)")
         return _keeps(self, shape, out) + lines
 
+    def training_error(self, shape: Shape) -> str | None:
+        if shape[0] * prod(shape[2:]) == 1:  # functional.py _verify_batch_size
+            return "Expected more than 1 value per channel when training"
+        if self.eps == 0:  # aten Normalization.cpp: batch statistics need eps > 0
+            return "batch_norm eps must be positive during training"
+        return None
+
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
@@ -241,6 +248,11 @@ class _InstanceNorm(Layer):
         lines = _affine_lines("num_features", self.num_features, self.affine, self.bias, "affine")
         return _keeps(self, shape, out) + lines
 
+    def training_error(self, shape: Shape) -> str | None:
+        if prod(shape[len(shape) - self.ndim :]) == 1:  # functional.py _verify_spatial_size
+            return "Expected more than 1 spatial element when training"
+        return None
+
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
@@ -252,7 +264,8 @@ class _InstanceNorm(Layer):
 
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         nc = prod(shape[: len(shape) - self.ndim])
-        repeats = at.itemsize * nc * 2 * (self.affine + self.track_running_stats)
+        # weight and bias (if any) and the running stats, repeated N times
+        repeats = at.itemsize * nc * (self.affine * (1 + self.bias) + 2 * self.track_running_stats)
         stats = 0 if self.track_running_stats and at.kind != "meta" else 2 * _stat(at) * nc
         return repeats + stats
 

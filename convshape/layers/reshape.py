@@ -122,7 +122,9 @@ class Identity(KeepsNothing):
     returns_alias = True  # the input itself
     """torch accepts and ignores any arguments; convshape takes none (a typo guard)."""
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         return strides
 
 
@@ -291,6 +293,21 @@ class ChannelShuffle(KeepsNothing):
                 formula=[f"C % groups = {shape[1]} % {self.groups} = {shape[1] % self.groups}"],
             )
         return shape
+
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
+        # meta runs the composite: reshape to (N, g, C/g, -1), permute(0, 2, 1, 3), reshape
+        # back, a view when the permutation moves nothing; the cpu kernel always copies
+        if at.kind != "meta":
+            return None
+        n, c = shape[0], shape[1]
+        split = (n, self.groups, c // self.groups, prod(shape[2:]))
+        grouped = view_strides(shape, strides, split)
+        if grouped is None:
+            return None
+        swapped = (split[0], split[2], split[1], split[3])
+        return view_strides(swapped, (grouped[0], grouped[2], grouped[1], grouped[3]), shape)
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [

@@ -13,6 +13,7 @@ from math import prod
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import DimList, IntList
 from convshape.layers.base import (
+    Device,
     KeepsNothing,
     Reshapes,
     Shape,
@@ -50,7 +51,9 @@ class Permute(KeepsNothing):
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [f"output[i] = input[dims[i]], dims = {list(self.dims)}: {fmt(shape)} -> {fmt(out)}"]
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         return tuple(strides[wrap_dim(d, len(shape))] for d in self.dims)
 
 
@@ -75,7 +78,9 @@ class Transpose(KeepsNothing):
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [f"swap dims {self.dim0} and {self.dim1}: {fmt(shape)} -> {fmt(out)}"]
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         a, b = wrap_dim(self.dim0, len(shape)), wrap_dim(self.dim1, len(shape))
         swapped = list(strides)
         swapped[a], swapped[b] = swapped[b], swapped[a]
@@ -144,6 +149,8 @@ class Select(KeepsNothing):
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         return [f"index {self.index} of dim {self.dim}, which goes: {fmt(shape)} -> {fmt(out)}"]
 
-    def view(self, shape: Shape, strides: Strides, out: Shape, training: bool) -> Strides | None:
+    def view(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, training: bool
+    ) -> Strides | None:
         d = wrap_dim(self.dim, len(shape))
         return (*strides[:d], *strides[d + 1 :])

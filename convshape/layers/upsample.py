@@ -11,8 +11,11 @@ from convshape.errors import ShapeError, SpecError
 from convshape.layers.argtypes import OptBool, OptScale, OptSizeAny, UpsampleMode
 from convshape.layers.base import (
     AXES,
+    Device,
     KeepsNothing,
+    Saves,
     Shape,
+    Strides,
     dim_formula,
     fmt,
     ntuple,
@@ -60,6 +63,14 @@ def _per_axis(scale: float | tuple[float, ...], n: int) -> tuple[float, ...]:
 class _Interpolate(KeepsNothing):
     size: OptSizeAny = None
     scale_factor: OptScale = None
+
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
+        # 'area' is adaptive average pooling: it keeps its input, unless the output is all
+        # ones (a mean); the interpolating modes keep nothing
+        spatial = out[2:]
+        return Saves(input=self._mode() == "area" and any(o != 1 for o in spatial))
 
     def _mode(self) -> str:
         return "nearest"
