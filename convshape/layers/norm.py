@@ -70,8 +70,27 @@ def _keeps(layer: Layer, shape: Shape, out: Shape) -> list[str]:
 # ------------------------------------------------------------------------------- BatchNorm
 
 
+class _PerChannel(Layer):
+    """BatchNorm and InstanceNorm: an optional weight and bias per channel, optional running
+    statistics (buffers)."""
+
+    num_features: int
+    affine: bool
+    bias: bool
+    track_running_stats: bool
+
+    def buffer_bytes(self, itemsize: int) -> int:
+        return _running_bytes(self.num_features, self.track_running_stats, itemsize)
+
+    def param_tensors(self) -> int:
+        return _affine(self.affine, self.bias)[0]
+
+    def largest_param(self) -> int:
+        return self.num_features * _affine(self.affine, self.bias)[1]
+
+
 @dataclass(frozen=True)
-class _BatchNorm(Layer):
+class _BatchNorm(_PerChannel):
     num_features: PosInt
     eps: float = 1e-5
     momentum: OptFloat = 0.1
@@ -154,15 +173,6 @@ class _BatchNorm(Layer):
             return 0
         return 2 * _stat(at) * shape[1]
 
-    def buffer_bytes(self, itemsize: int) -> int:
-        return _running_bytes(self.num_features, self.track_running_stats, itemsize)
-
-    def param_tensors(self) -> int:
-        return _affine(self.affine, self.bias)[0]
-
-    def largest_param(self) -> int:
-        return self.num_features * _affine(self.affine, self.bias)[1]
-
 
 @register
 class BatchNorm1d(_BatchNorm):
@@ -183,7 +193,7 @@ class BatchNorm3d(_BatchNorm):
 
 
 @dataclass(frozen=True)
-class _InstanceNorm(Layer):
+class _InstanceNorm(_PerChannel):
     takes_unbatched = True
     num_features: PosInt
     eps: float = 1e-5
@@ -268,15 +278,6 @@ class _InstanceNorm(Layer):
         repeats = at.itemsize * nc * (self.affine * (1 + self.bias) + 2 * self.track_running_stats)
         stats = 0 if self.track_running_stats and at.kind != "meta" else 2 * _stat(at) * nc
         return repeats + stats
-
-    def buffer_bytes(self, itemsize: int) -> int:
-        return _running_bytes(self.num_features, self.track_running_stats, itemsize)
-
-    def param_tensors(self) -> int:
-        return _affine(self.affine, self.bias)[0]
-
-    def largest_param(self) -> int:
-        return self.num_features * _affine(self.affine, self.bias)[1]
 
 
 @register

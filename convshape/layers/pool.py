@@ -98,8 +98,21 @@ class _PoolNd(Layer):
         return lines
 
 
+class _KeepsIndices(Layer):
+    """Max pooling: it keeps its input and the argmax indices (int64), which eval computes
+    too."""
+
+    def saves(
+        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
+    ) -> Saves:
+        return Saves(input=True, extra=INDEX * prod(out))  # and the argmax indices
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        return INDEX * prod(out)  # eval computes the indices too
+
+
 @dataclass(frozen=True)
-class _MaxPoolNd(_PoolNd):
+class _MaxPoolNd(_KeepsIndices, _PoolNd):
     strided_window = True
     kernel_size: Size
     stride: OptSize = None
@@ -112,14 +125,6 @@ class _MaxPoolNd(_PoolNd):
         n, k = self.ndim, self.kernel_size
         stride = k if self.stride is None else self.stride
         return ntuple(k, n), ntuple(stride, n), ntuple(self.padding, n), ntuple(self.dilation, n)
-
-    def saves(
-        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
-    ) -> Saves:
-        return Saves(input=True, extra=INDEX * prod(out))  # and the argmax indices
-
-    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
-        return INDEX * prod(out)  # eval computes the indices too
 
 
 @register
@@ -304,16 +309,8 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
 
 
 @dataclass(frozen=True)
-class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+class _AdaptiveMaxPoolNd(_KeepsIndices, _AdaptivePoolNd):
     return_indices: FalseOnly = False
-
-    def saves(
-        self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
-    ) -> Saves:
-        return Saves(input=True, extra=INDEX * prod(out))  # and the argmax indices
-
-    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
-        return INDEX * prod(out)  # eval computes the indices too
 
 
 @register
