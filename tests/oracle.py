@@ -8,6 +8,7 @@ with a zero-size dimension counts as a failure: convshape refuses those by desig
 from __future__ import annotations
 
 import warnings
+import zlib
 from typing import Any
 
 import pytest
@@ -63,12 +64,17 @@ def assert_agrees(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]
     assert_memory(type_name, kwargs, shape)
 
 
+MEMORY_SHARE = 4  # one draw in 4 (by a hash of the draw) also checks the memory rules
+
+
 def assert_memory(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> None:
     """The memory rules on the same draw: saved for backward (the input requiring grad, as
-    inside a model) and the inference peak, on meta, against torch's measurement."""
+    inside a model) and the inference peak, on meta, against torch's measurement. Every
+    layer type's samples are checked in full by test_memory.py; here a quarter of the draws
+    (about 8 ms each) keeps the suite's time."""
     import memory_oracle
 
-    if not shape:
-        return  # a spec's input has a batch dimension
+    if not shape or zlib.crc32(repr((type_name, kwargs, shape)).encode()) % MEMORY_SHARE:
+        return  # a spec's input has a batch dimension; or not this draw
     prediction = memory_oracle.one_layer(type_name, kwargs, shape)
     memory_oracle.assert_memory_agrees(prediction, "meta", input_grad=True)
