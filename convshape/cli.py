@@ -168,6 +168,12 @@ def check(
     train: Annotated[
         bool, typer.Option("--train", help="--max-memory limits the training-step bound.")
     ] = False,
+    max_params: Annotated[
+        str | None, typer.Option(help="Fail above this many parameters, e.g. 25M.")
+    ] = None,
+    max_macs: Annotated[
+        str | None, typer.Option(help="Fail above this many MACs, e.g. 4.1G.")
+    ] = None,
     dtype: Annotated[
         DType, typer.Option(help="Parameters and activations in this dtype (memory figures).")
     ] = DType.FLOAT32,
@@ -188,6 +194,7 @@ def check(
         limit = parse_size(max_memory) if max_memory is not None else None
     except ValueError as exc:
         raise _usage_error(f"--max-memory: {exc}") from None
+    limits = _limits({"params": max_params, "macs": max_macs})
     do_verify = _want_verify(verify)
     if do_verify:
         with _progress("importing torch ..."):
@@ -214,6 +221,7 @@ def check(
                 dtype=dtype.value,
                 optimizer=optimizer.value,
                 train=train,
+                limits=limits,
             )
         results.append(result)
         if format is not Format.JSON:
@@ -225,6 +233,22 @@ def check(
     if any(r.usage_error for r in results):
         raise typer.Exit(2)
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+def _limits(values: dict[str, str | None]) -> tuple[Any, ...]:
+    """``--max-params 25M`` and friends as budgets; a bad value is a usage error."""
+    from convshape.spec.budgets import Budget, parse_limit
+
+    limits = []
+    for figure, text in values.items():
+        if text is None:
+            continue
+        option = f"--max-{figure}"
+        try:
+            limits.append(Budget(figure, parse_limit(figure, text), text, option))
+        except ValueError as exc:
+            raise _usage_error(f"{option}: {exc}") from None
+    return tuple(limits)
 
 
 def _show(result: Any, format: Format, depth: int | None, quiet: bool) -> None:

@@ -9,11 +9,14 @@ from dataclasses import dataclass, field, replace
 from math import prod
 from typing import TYPE_CHECKING
 
+from convshape.budget import check as check_budgets
 from convshape.engine import MAX_NUMEL, Node, Prediction, Totals, predict
-from convshape.errors import BudgetError, ConvshapeError, UsageError
+from convshape.errors import ConvshapeError, UsageError
 from convshape.footprint import Memory, footprint
 from convshape.layers.base import fmt
 from convshape.lint import RULES, LintWarning, lint
+from convshape.memory import human_size
+from convshape.spec.budgets import Budget
 from convshape.spec.parse import load
 
 if TYPE_CHECKING:
@@ -84,7 +87,10 @@ def check_file(
     dtype: str = "float32",
     optimizer: str = "adam",
     train: bool = False,
+    limits: tuple[Budget, ...] = (),
 ) -> FileResult:
+    """``limits``: budgets from the command line, checked with the spec's own ``budget:``;
+    ``max_memory`` (with ``train``) is one more, on the inference or training figure."""
     result = FileResult(path, strict=strict)
     try:
         result.spec = load(path)
@@ -104,11 +110,14 @@ def check_file(
         return result
     result.warnings = lint(result.prediction)
     result.memory = footprint(result.prediction, dtype, optimizer, device)
+    budgets = [*result.spec.budgets, *limits]
     if max_memory is not None:
-        over = over_memory(result.memory, max_memory, train)
-        if over is not None:
-            result.errors.append(over.located(location=result.spec.input_location))
-            return result
+        figure = "training_peak_bound_bytes" if train else "inference_bytes"
+        budgets.append(Budget(figure, max_memory, human_size(max_memory), "--max-memory"))
+    over = check_budgets(result.prediction, result.memory, budgets)
+    if over:
+        result.errors.extend(over)
+        return result
     if verify:
         from convshape.verifier import verify as run_verify
 
@@ -118,42 +127,3 @@ def check_file(
         )
         result.errors.extend(result.verification.errors)
     return result
-
-
-def over_memory(memory: Memory, limit: int, train: bool) -> BudgetError | None:
-    """``--max-memory``: the inference figure (parameters, buffers, activation peak), or with
-    ``--train`` the training-step bound, against the limit."""
-    from convshape.memory import human_size
-
-    if train and memory.untrainable is not None:
-        return BudgetError(f"--train: a training-mode forward raises at {memory.untrainable}")
-    need = memory.training_bound if train else memory.inference_bytes
-    if need <= limit:
-        return None
-    what = (
-        "a training step needs at most"
-        if train
-        else "inference needs (parameters, buffers and the activation peak)"
-    )
-    return BudgetError(
-        f"--max-memory {human_size(limit)}: {what} {human_size(need)} "
-        f"({need:,} bytes, {memory.dtype}, {memory.device})",
-        formula=memory_lines(memory),
-        hint="a smaller --batch, --dtype float16/bfloat16, or a larger --max-memory",
-    )
-
-
-def memory_lines(memory: Memory) -> list[str]:
-    """The memory figures, one per line, bytes exact and MiB (2**20 bytes) alongside."""
-    from convshape.memory import human_size
-
-    rows = [
-        ("parameters", memory.param_bytes),
-        ("buffers", memory.buffer_bytes),
-        ("gradients", memory.grad_bytes),
-        (f"optimizer state ({memory.optimizer})", memory.optimizer_bytes),
-        ("saved for backward", memory.saved_activation_bytes),
-        ("inference peak", memory.inference_peak_bytes),
-        ("training step, upper bound", memory.training_bound),
-    ]
-    return [f"{name}: {value:,} B ({human_size(value)})" for name, value in rows]

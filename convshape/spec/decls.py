@@ -12,6 +12,7 @@ from typing import Any
 
 from convshape.errors import Location
 from convshape.layers import Layer, Shape
+from convshape.spec.budgets import Budget
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Spec:
     unbatched: bool = False  # `input` has no batch dimension, on purpose
     allow: frozenset[str] = frozenset()  # warning codes allowed for the whole file
     expects: bool = True  # check `expect:` (off for a --batch re-run)
+    budgets: tuple[Budget, ...] = ()  # `budget:` limits, checked after the prediction
 
 
 def decl_type(decl: Decl) -> str:

@@ -17,13 +17,15 @@ from convshape.errors import ConvshapeError, Location, SpecError, did_you_mean
 from convshape.layers import REGISTRY, Shape, coerce
 from convshape.layers.kinds import schema
 from convshape.spec.blocks import Block, read_blocks, shape_names
+from convshape.spec.budgets import UNITS, Budget, parse_limit
 from convshape.spec.checks import check_expect, fail, identifier, substitute_deep, type_hint
 from convshape.spec.decls import BlockDecl, Decl, LeafDecl, Origin, SeqDecl, Spec
 from convshape.spec.names import check_module_name
 from convshape.spec.yamlio import YList, YMap, load_yaml
 
 TOP_KEYS = (
-    "name", "description", "input", "unbatched", "allow", "include", "vars", "blocks", "layers",
+    "name", "description", "input", "unbatched", "allow", "include", "vars", "blocks", "budget",
+    "layers",
 )  # fmt: skip
 META_KEYS = ("type", "name", "expect", "repeat", "trainable", "allow", "if")
 BLOCK_KEYS = ("params", "vars")  # a block definition's own keys, besides its body
@@ -80,8 +82,35 @@ class Parser:
         allow = frozenset[str]()
         if "allow" in data:
             allow = check_allow(data["allow"], data.value_locs["allow"], "allow")
+        budgets = self._budgets(data, values)
         root = self.layer_list(data["layers"], data.value_locs["layers"], scope, "layers", "")
-        return Spec(self.file, name, shape, loc, root, unbatched=unbatched, allow=allow)
+        return Spec(self.file, name, shape, loc, root, unbatched=unbatched, allow=allow,
+                    budgets=budgets)  # fmt: skip
+
+    def _budgets(self, data: YMap, values: dict[str, Any]) -> tuple[Budget, ...]:
+        """``budget: {params: 25M, macs: 4.1G, inference_bytes: 2GiB}``."""
+        if "budget" not in data:
+            return ()
+        raw = data["budget"]
+        if not isinstance(raw, YMap):
+            raise fail("'budget' must be a mapping of figures to limits, e.g. {params: 25M}",
+                       data.value_locs["budget"])  # fmt: skip
+        budgets = []
+        for key, value in raw.items():
+            if key not in UNITS:
+                raise fail(
+                    f"budget has no figure '{key}' (figures: {', '.join(UNITS)})",
+                    raw.key_locs[key],
+                    hint=did_you_mean(str(key), list(UNITS)),
+                )
+            loc = raw.value_locs[key]
+            value = self._subst(value, values, loc, f"budget.{key}")
+            try:
+                limit = parse_limit(key, value)
+            except ValueError as exc:
+                raise fail(f"budget.{key}: {exc}", loc) from None
+            budgets.append(Budget(key, limit, str(value), f"budget.{key}", loc))
+        return tuple(budgets)
 
     def _input(self, value: Any, loc: Location) -> tuple[int, ...]:
         ok = isinstance(value, list) and value
