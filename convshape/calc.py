@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,11 +117,11 @@ def parse_call(expression: str) -> tuple[type[Layer], dict[str, Any]]:
     except SyntaxError as exc:
         raise SpecError(f"cannot parse layer expression {expression!r}: {exc.msg}") from None
     call = tree.body
-    if isinstance(call, ast.Name):  # a bare name means all defaults: "ReLU"
+    if isinstance(call, ast.Name | ast.Attribute):  # a bare name means all defaults: "ReLU"
         call = ast.Call(func=call, args=[], keywords=[])
-    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+    if not isinstance(call, ast.Call):
         raise SpecError(f"expected a layer call such as Conv2d(3, 8, 3), got {expression!r}")
-    cls = layer_type(call.func.id)
+    cls = layer_type(_callee(call.func, expression))
     names = list(schema(cls))
     if len(call.args) > len(names):
         raise SpecError(f"{cls.__name__} takes at most {len(names)} positional arguments")
@@ -138,14 +139,29 @@ def parse_call(expression: str) -> tuple[type[Layer], dict[str, Any]]:
     return cls, kwargs
 
 
+def _callee(func: ast.expr, expression: str) -> str:
+    """``Conv2d``, ``nn.Conv2d`` or ``torch.nn.Conv2d`` (what people paste) -> ``Conv2d``."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        owner = ast.unparse(func.value)
+        if owner in ("nn", "torch.nn"):
+            return func.attr
+    raise SpecError(
+        f"expected a layer call such as Conv2d(3, 8, 3) or nn.Conv2d(3, 8, 3), got {expression!r}"
+    )
+
+
 def parse_shape(text: str) -> Shape:
-    """``"20,16,50,100"`` or ``"[20, 16, 50, 100]"`` -> (20, 16, 50, 100)."""
+    """``"20,16,50,100"``, ``"[20, 16, 50, 100]"`` or ``"20x16x50x100"`` -> (20, 16, 50, 100)."""
     body = text.strip().removeprefix("[").removesuffix("]").removeprefix("(").removesuffix(")")
+    if "," not in body and "x" in body.lower():
+        body = body.lower().replace("x", ",")
     try:
         shape = tuple(_size(part) for part in body.split(",") if part.strip())
     except ValueError:
         raise SpecError(
-            f"--input must be comma-separated ints such as 1,3,224,224, got {text!r}"
+            f"--input must be ints such as 1,3,224,224 or 1x3x224x224, got {text!r}"
         ) from None
     if not shape or any(d < 1 for d in shape):
         raise SpecError(f"--input must be a non-empty list of positive sizes, got {text!r}")
@@ -186,6 +202,26 @@ def calculate(expression: str, input_shape: str | Shape) -> CalcResult:
     except ConvshapeError as exc:
         raise exc.located(layer_type=cls.__name__, input_shape=shape) from None
     return CalcResult(layer, shape, out, layer.num_params(), layer.macs(shape, out))
+
+
+def explain_type(cls: type[Layer]) -> list[str]:
+    """``convshape layers Conv2d``: the signature, each argument, what is inferred, the module
+    and the rule's own documentation."""
+    lines = [describe(cls), ""]
+    for f in dataclasses.fields(cls):
+        default = "required" if f.default is dataclasses.MISSING else f"default {f.default!r}"
+        inferred = "  (inferred from the input when left out)" if f.name == cls.inferred else ""
+        lines.append(f"  {f.name}: {f.type}, {default}{inferred}")
+    module = cls.torch_module or f"torch.nn.{cls.__name__}"
+    lines += ["", f"module: {module}"]
+    doc = (cls.__doc__ or "").strip()
+    if doc and not doc.startswith(f"{cls.__name__}("):  # not dataclass's generated one
+        lines += ["", *doc.splitlines()]
+    family = sys.modules[cls.__module__].__doc__ or ""
+    if family.strip():
+        lines += ["", *family.strip().splitlines()]
+    lines += ["", f'try: convshape calc "{cls.__name__}(...)" --input N,C,H,W']
+    return lines
 
 
 def describe(cls: type[Layer]) -> str:

@@ -29,6 +29,27 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            _out(f"convshape {version('convshape')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            _out("convshape (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Predict, explain and verify the shapes, params and MACs of a PyTorch CNN in YAML."""
+
+
 class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
@@ -204,6 +225,7 @@ def check(
                 check_device(device.value)
             except ConvshapeError as exc:
                 raise _usage_error(exc.render()) from None
+    files = _expand(files)
     results = []
     for i, path in enumerate(files, 1):
         from convshape.results import check_file
@@ -233,6 +255,24 @@ def check(
     if any(r.usage_error for r in results):
         raise typer.Exit(2)
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+def _expand(files: list[str]) -> list[str]:
+    """A directory stands for its ``*.yaml`` and ``*.yml`` files (not its subfolders)."""
+    out = []
+    for name in files:
+        if os.path.isdir(name):
+            found = sorted(
+                entry.path
+                for entry in os.scandir(name)
+                if entry.is_file() and entry.name.endswith((".yaml", ".yml"))
+            )
+            if not found:
+                raise _usage_error(f"{name}: a directory with no *.yaml or *.yml file")
+            out += found
+        else:
+            out.append(name)
+    return out
 
 
 def _limits(values: dict[str, str | None]) -> tuple[Any, ...]:
@@ -305,13 +345,25 @@ def _progress(message: str) -> AbstractContextManager[Any]:
 
 
 @app.command("layers")
-def list_layers() -> None:
-    """List every supported layer type with its arguments and defaults."""
-    from convshape.calc import describe
+def list_layers(
+    name: Annotated[
+        str | None, typer.Argument(help="One layer type: its arguments, defaults and rules.")
+    ] = None,
+) -> None:
+    """List every supported layer type with its arguments and defaults, or explain one."""
+    from convshape.calc import describe, explain_type, layer_type
     from convshape.layers import REGISTRY
 
-    for name in sorted(REGISTRY):
-        _out(describe(REGISTRY[name]))
+    if name is None:
+        for key in sorted(REGISTRY):
+            _out(describe(REGISTRY[key]))
+        return
+    try:
+        cls = layer_type(name.removeprefix("torch.").removeprefix("nn."))
+    except ConvshapeError as exc:
+        _err(f"error: {exc.render()}")
+        raise typer.Exit(1) from None
+    _out("\n".join(explain_type(cls)))
 
 
 # ----------------------------------------------------------------------------------- main

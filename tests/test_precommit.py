@@ -27,8 +27,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("git is not installed")
     path = tmp_path_factory.mktemp("user-repo")
     git(path, "init", "-q")
-    (path / "good.yaml").write_text(GOOD)
-    (path / "bad.yaml").write_text(BAD)
+    (path / "configs").mkdir()
+    (path / "configs" / "good.yaml").write_text(GOOD)
+    (path / "configs" / "bad.yaml").write_text(BAD)
+    (path / ".github" / "workflows").mkdir(parents=True)
+    (path / ".github" / "workflows" / "ci.yml").write_text("on: push\njobs: {}\n")
     git(path, "add", ".")
     return path
 
@@ -49,17 +52,24 @@ def try_repo(repo: Path, *files: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_fast_hook_passes_a_good_config(repo: Path) -> None:
-    proc = try_repo(repo, "good.yaml")
+    proc = try_repo(repo, "configs/good.yaml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Passed" in proc.stdout
 
 
 def test_fast_hook_fails_a_bad_config_with_the_located_message(repo: Path) -> None:
-    proc = try_repo(repo, "good.yaml", "bad.yaml")
+    proc = try_repo(repo, "configs/good.yaml", "configs/bad.yaml")
     assert proc.returncode == 1
     assert "Failed" in proc.stdout
     assert "bad.yaml:4:5: layers[1] (Conv2d): output height would be 0" in proc.stdout
-    assert (repo / "bad.yaml").read_text() == BAD  # nothing of the user's is modified
+    assert (repo / "configs" / "bad.yaml").read_text() == BAD  # nothing is modified
+
+
+def test_fast_hook_leaves_other_yaml_alone(repo: Path) -> None:
+    """A CI workflow is YAML but not a spec: the hook's default `files:` skips it."""
+    proc = try_repo(repo, ".github/workflows/ci.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no files to check" in proc.stdout
 
 
 def test_readme_lists_every_hook() -> None:
