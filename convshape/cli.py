@@ -176,8 +176,16 @@ def check(
         Format, typer.Option("--format", "-f", help="table, json (one object) or markdown.")
     ] = Format.TABLE,
     depth: Annotated[
-        int | None, typer.Option(min=1, help="Show rows down to this nesting depth.")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Show rows down to this nesting depth (default: all, or for a deep model the "
+            "deepest level that fits 50 rows, repeated blocks collapsed).",
+        ),
     ] = None,
+    units: Annotated[
+        bool, typer.Option("--units", help="Params and MACs in K/M/G (3 significant digits).")
+    ] = False,
     max_memory: Annotated[
         str | None,
         typer.Option(
@@ -247,7 +255,7 @@ def check(
             )
         results.append(result)
         if format is not Format.JSON:
-            _show(result, format, depth, quiet)
+            _show(result, format, depth, quiet, units)
     if format is Format.JSON:
         from convshape.report import report_json
 
@@ -267,9 +275,7 @@ def _expand(files: list[str]) -> list[str]:
                 for entry in os.scandir(name)
                 if entry.is_file() and entry.name.endswith((".yaml", ".yml"))
             )
-            if not found:
-                raise _usage_error(f"{name}: a directory with no *.yaml or *.yml file")
-            out += found
+            out += found or [name]  # none: the loader says so, for that argument
         else:
             out.append(name)
     return out
@@ -291,37 +297,39 @@ def _limits(values: dict[str, str | None]) -> tuple[Any, ...]:
     return tuple(limits)
 
 
-def _show(result: Any, format: Format, depth: int | None, quiet: bool) -> None:
+def _show(result: Any, format: Format, depth: int | None, quiet: bool, units: bool) -> None:
+    """The table (or one line), then its errors and warnings, then a closing FAILED line: on a
+    terminal the last thing on screen is what went wrong."""
     from convshape import render
 
+    table = not quiet and format is not Format.MARKDOWN and bool(result.rows)
+    if quiet or not result.rows:
+        _out(render.safe(render.one_line(result)))
+    elif format is Format.MARKDOWN:
+        _out(render.safe(render.markdown(result, depth)))
+    else:
+        marks = render.marks_for(sys.stdout)
+        _out(render.safe(render.plain_table(result, depth, marks, _width(), units)))
+    sys.stdout.flush()
     for err in result.errors:
         text = err.render()
         if err.context.location is None and err.context.file is None:
             text = f"{result.file}: {text}"
         _err(render.safe(text))
-    if quiet or not result.rows:
-        _out(render.safe(render.one_line(result)))
-    elif format is Format.MARKDOWN:
-        _out(render.safe(render.markdown(result, depth)))
-    elif _terminal(sys.stdout):
-        _rich_table(result, depth)
-    else:
-        marks = render.marks_for(sys.stdout)
-        _out(render.safe(render.plain_table(result, depth, marks)))
     for warning in result.warnings:
         _err(render.safe(warning.render()))
+    if table and not result.ok:
+        _err(render.safe(f"FAILED {result.file}: " + render.failure_counts(result)))
 
 
-def _rich_table(result: Any, depth: int | None) -> None:
-    from rich.console import Console
-
-    from convshape import render
-
-    console = Console(highlight=False, emoji=False, no_color="NO_COLOR" in os.environ)
-    console.print(render.rich_table(result, depth, render.marks_for(sys.stdout)))
-    for line in render.summary_lines(result):
-        console.print(render.safe(line), markup=False)
-    console.print()
+def _width() -> int | None:
+    """The table's width: the terminal's, or $COLUMNS; None (any) into a pipe."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 40:
+        return int(columns)
+    if _terminal(sys.stdout):
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    return None
 
 
 def _terminal(stream: Any) -> bool:

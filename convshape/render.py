@@ -1,21 +1,18 @@
-"""The human-readable reports: the plain and rich layer tables, the summary, Markdown.
+"""The human-readable reports: the layer table (fitted to the terminal), the summary, Markdown.
 
 Formatting only reads :class:`~convshape.results.FileResult` and its prediction's
-:class:`~convshape.engine.Totals`; nothing here computes shapes or imports torch (rich is
-imported by :func:`rich_table` only). :func:`safe` is the one escaping rule for user text
-shown in a terminal.
+:class:`~convshape.engine.Totals`; nothing here computes shapes or imports torch or rich.
+:func:`safe` is the one escaping rule for user text shown in a terminal.
 """
 
 from __future__ import annotations
 
 import re
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from typing import IO, Any, NamedTuple
 
 from convshape.engine import Node
 from convshape.results import FileResult
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 # C0 controls but newline, DEL, C1 controls, line/paragraph separators, bidi overrides:
 # anything a terminal would act on instead of showing (escape sequences, titles, reordering).
@@ -123,6 +120,19 @@ def memory_summary(result: FileResult) -> list[str]:
     ]
 
 
+def failure_counts(result: FileResult) -> str:
+    """``2 errors (shape, mismatch), 1 warning``."""
+    kinds = sorted({str(e.kind) for e in result.errors})
+    parts = []
+    if result.errors:
+        n = len(result.errors)
+        parts.append(f"{n} error{'s' if n > 1 else ''} ({', '.join(kinds)})")
+    if result.warnings:
+        n = len(result.warnings)
+        parts.append(f"{n} warning{'s' if n > 1 else ''}")
+    return ", ".join(parts)
+
+
 def one_line(result: FileResult) -> str:
     """``--quiet``: one line per file."""
     if not result.ok:
@@ -137,69 +147,239 @@ def one_line(result: FileResult) -> str:
     return f"{result.file}: ok, output {shape}, {t.params:,} params, {t.macs:,} MACs, {how}{warned}"
 
 
-COLUMNS = (
-    ("Layer", "left"),
-    ("Type", "left"),
-    ("Input", "left"),
-    ("Output", "left"),
-    ("Params", "right"),
-    ("MACs", "right"),
-    ("OK", "left"),
-)
-
-
 def title(result: FileResult) -> str:
     name = result.spec.name if result.spec and result.spec.name else ""
     return f"{result.file}{'  ' + name if name else ''}"
 
 
-def cells(
-    result: FileResult, depth: int | None, marks: Marks = UNICODE_MARKS
-) -> list[tuple[str, ...]]:
-    """The table's rows as text, one tuple of :data:`COLUMNS` per visible module."""
-    return [
-        (
-            label(node),
-            type_text(node),
-            shape_text(node.input_shape),
-            shape_text(node.output_shape),
-            count(node, node.num_params),
-            count(node, node.macs),
-            mark(result, node, marks),
-        )
-        for node in visible(result, depth)
+MAX_ROWS = 50  # a deep model's default depth keeps the table within this many rows
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a module, or a run of identical repeated blocks collapsed."""
+
+    node: Node  # the first of the run
+    times: int
+    layer: str
+    type: str
+    input: tuple[int, ...]
+    output: tuple[int, ...]
+    params: int
+    macs: int
+    leaf: bool
+    mark: str
+
+
+def frozen(node: Node) -> bool:
+    return node.num_params > 0 and node.trainable_params == 0
+
+
+def display_rows(
+    result: FileResult, depth: int | None, marks: Marks = UNICODE_MARKS, collapse: bool = True
+) -> list[Row]:
+    """The modules down to ``depth``; consecutive uses of one block in one container become one
+    row ``Bottleneck x3`` (input of the first, output of the last, params and MACs summed, its
+    insides not shown). A failed prediction shows the modules predicted before the error."""
+    prediction = result.prediction
+    if prediction is None or prediction.root is None:
+        return [_row(result, [n], marks) for n in visible(result, depth)]
+    rows: list[Row] = []
+
+    def walk(children: tuple[Node, ...]) -> None:
+        i = 0
+        while i < len(children):
+            run = [children[i]]
+            while (
+                collapse and i + len(run) < len(children) and _repeats(run, children[i + len(run)])
+            ):
+                run.append(children[i + len(run)])
+            if len(run) == 2 and run[0].num_params != run[1].num_params:
+                run = run[:1]  # two different uses of a block: not a repeat
+            i += len(run)
+            if depth is not None and run[0].depth > depth:
+                continue
+            rows.append(_row(result, run, marks))
+            if len(run) == 1:
+                walk(run[0].children)
+
+    walk(prediction.root.children)
+    return rows
+
+
+def _repeats(run: list[Node], node: Node) -> bool:
+    """``node`` repeats the run's block: the same block, and (after the first, which may
+    change the shape, as a ResNet stage's first Bottleneck does) the same parameter count."""
+    first = run[0]
+    same = bool(first.decl.block) and node.decl.block == first.decl.block
+    return same and (len(run) == 1 or run[-1].num_params == node.num_params)
+
+
+def _row(result: FileResult, run: list[Node], marks: Marks) -> Row:
+    first, last = run[0], run[-1]
+    kind = type_text(first) + (" frozen" if all(frozen(n) for n in run) else "")
+    worst = next((m for m in (mark(result, n, marks) for n in run) if m == marks.failed), None)
+    return Row(
+        first, len(run), label(first), kind, first.input_shape, last.output_shape,
+        sum(n.num_params for n in run), sum(n.macs for n in run), first.layer is not None,
+        worst or mark(result, last, marks),
+    )  # fmt: skip
+
+
+def default_depth(result: FileResult) -> int | None:
+    """All rows when they are few; else the deepest level whose table (repeats collapsed)
+    stays within :data:`MAX_ROWS`."""
+    if len(result.rows) <= MAX_ROWS:
+        return None
+    deepest = max(n.depth for n in result.rows)
+    best = 1
+    for depth in range(1, deepest + 1):
+        if len(display_rows(result, depth)) > MAX_ROWS:
+            break
+        best = depth
+    return best
+
+
+def human(value: int) -> str:
+    """``25.6M``, ``1.81G``, ``513K``, ``96``: three significant digits (``--units``)."""
+    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return str(value)
+
+
+class Layout(NamedTuple):
+    units: bool  # K/M/G numbers
+    input: bool  # the Input column shown
+    short_type: bool  # block names without their torch class
+    batch: int | None  # the batch size dropped from every shape, or None
+
+
+def _batch(result: FileResult, rows: list[Row]) -> int | None:
+    """The batch size when every shown shape starts with it (so it can go), else None."""
+    if result.spec is None or result.spec.unbatched or not rows:
+        return None
+    n = result.spec.input_shape[0]
+    shapes = [s for r in rows for s in (r.input, r.output)]
+    return n if all(len(s) >= 2 and s[0] == n for s in shapes) else None
+
+
+def _cells(result: FileResult, rows: list[Row], how: Layout) -> list[list[str]]:
+    def shape(value: tuple[int, ...]) -> str:
+        return shape_text(value[1:] if how.batch is not None else value)
+
+    def number(row: Row, value: int) -> str:
+        text = human(value) if how.units else f"{value:,}"
+        return text if row.leaf and row.times == 1 else f"({text})"
+
+    verified = result.verification is not None
+    header = ["Layer", "Type", "Input", "Output", "Params", "MACs"] + (["OK"] if verified else [])
+    out = [header]
+    for row in rows:
+        kind = row.type.split(" (")[0] if how.short_type else row.type
+        if row.times > 1:
+            kind += f" x{row.times}"
+        line = [row.layer, kind, shape(row.input), shape(row.output), number(row, row.params),
+                number(row, row.macs)] + ([row.mark] if verified else [])  # fmt: skip
+        out.append(line)
+    if not how.input:
+        for line in out:
+            del line[2]
+    return out
+
+
+def _width(table: list[list[str]]) -> int:
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    return sum(widths) + 2 * (len(widths) - 1)
+
+
+def fitted(
+    result: FileResult, rows: list[Row], width: int | None, units: bool
+) -> tuple[list[list[str]], Layout]:
+    """The cells at the first layout that fits ``width``: drop the common batch dimension,
+    then human units, then short type names, then the Input column (each row's input is the
+    row above's output); text cells are cut last (never a number)."""
+    batch = _batch(result, rows)
+    tries = [
+        Layout(units, True, False, batch),
+        Layout(True, True, False, batch),
+        Layout(True, True, True, batch),
+        Layout(True, False, True, batch),
     ]
+    for how in tries:
+        table = _cells(result, rows, how)
+        if width is None or _width(table) <= width:
+            return table, how
+    assert width is not None
+    return _cut(table, width), how
 
 
-def plain_table(result: FileResult, depth: int | None, marks: Marks = UNICODE_MARKS) -> str:
-    """The table for a pipe or a file: columns two spaces apart, a dashed rule under the
-    header, no colour, then the totals."""
-    rows = [tuple(h for h, _ in COLUMNS), *cells(result, depth, marks)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = [title(result), _line(rows[0], widths), "  ".join("-" * w for w in widths)]
-    lines += [_line(row, widths) for row in rows[1:]]
-    return "\n".join([*lines, *summary_lines(result), ""])
+def _cut(table: list[list[str]], width: int) -> list[list[str]]:
+    """Cut the Layer and Type texts (the widest first) with an ellipsis until the table fits."""
+    for _ in range(200):
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+        excess = sum(widths) + 2 * (len(widths) - 1) - width
+        if excess <= 0:
+            break
+        col = 0 if widths[0] >= widths[1] else 1
+        target = max(6, widths[col] - excess)
+        if target >= widths[col]:
+            break
+        for line in table[1:]:
+            if len(line[col]) > target:
+                line[col] = line[col][: target - 1] + "…"
+    return table
 
 
-def _line(row: tuple[str, ...], widths: list[int]) -> str:
-    parts = [
-        text.rjust(w) if justify == "right" else text.ljust(w)
-        for text, w, (_, justify) in zip(row, widths, COLUMNS, strict=True)
-    ]
-    return "  ".join(parts).rstrip()
+def plain_table(
+    result: FileResult,
+    depth: int | None,
+    marks: Marks = UNICODE_MARKS,
+    width: int | None = None,
+    units: bool = False,
+) -> str:
+    """The table: columns two spaces apart, a dashed rule under the header, no colour, fitted
+    to ``width`` (None: as wide as it needs), then the totals."""
+    chosen = depth if depth is not None else default_depth(result)
+    rows = display_rows(result, chosen, marks, collapse=depth is None)
+    table, how = fitted(result, rows, width, units)
+    notes = []
+    if how.batch is not None:
+        notes.append(f"shapes without the batch dimension (N = {how.batch})")
+    if depth is None and any(row.times > 1 for row in rows):
+        notes.append("repeated blocks collapsed")
+    if depth is None and (chosen is not None or any(row.times > 1 for row in rows)):
+        deepest = max(n.depth for n in result.rows)
+        shown = f"depth {chosen} of {deepest}, " if chosen is not None and chosen < deepest else ""
+        notes.append(f"{shown}--depth N shows every module")
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    right = {"Params", "MACs"}
+    lines = [title(result), *(wrap(f"({', '.join(notes)})", width) if notes else [])]
+    for i, line in enumerate(table):
+        parts = [
+            cell.rjust(w) if table[0][j] in right else cell.ljust(w)
+            for j, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        lines.append("  ".join(parts).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    summary = [part for line in summary_lines(result) for part in wrap(line, width)]
+    return "\n".join([*lines, *summary, ""])
 
 
-def rich_table(result: FileResult, depth: int | None, marks: Marks = UNICODE_MARKS) -> Table:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table(title=Text(safe(title(result))), box=box.SIMPLE_HEAD, title_justify="left")
-    for header, justify in COLUMNS:
-        grid.add_column(header, justify=justify, no_wrap=header != "Type")  # type: ignore[arg-type]
-    for row in cells(result, depth, marks):
-        grid.add_row(*(Text(safe(cell)) for cell in row))
-    return grid
+def wrap(line: str, width: int | None) -> list[str]:
+    """A summary line broken after its commas to fit ``width``, continued indented."""
+    if width is None or len(line) <= width:
+        return [line]
+    out, current = [], ""
+    for piece in line.split(", "):
+        candidate = f"{current}, {piece}" if current else piece
+        if current and len(candidate) + 1 > width:
+            out.append(current + ",")
+            current = "  " + piece
+        else:
+            current = candidate
+    return [*out, current]
 
 
 def markdown(result: FileResult, depth: int | None) -> str:

@@ -84,4 +84,15 @@ def file_json(result: FileResult) -> dict[str, Any]:
 
 
 def report_json(results: list[FileResult]) -> dict[str, Any]:
-    return {"ok": all(r.ok for r in results), "files": [file_json(r) for r in results]}
+    failed = [r.file for r in results if not r.ok]
+    return {
+        "ok": not failed,
+        "summary": {
+            "files": len(results),
+            "ok": len(results) - len(failed),
+            "failed": failed,
+            "errors": sum(len(r.errors) for r in results),
+            "warnings": sum(len(r.warnings) for r in results),
+        },
+        "files": [file_json(r) for r in results],
+    }

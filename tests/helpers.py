@@ -61,9 +61,18 @@ class Outcome(NamedTuple):
     stderr: str
 
 
-def cli(*args: str) -> Outcome:
-    """``convshape ARGS`` in process, through ``main(argv)``: (exit code, stdout, stderr)."""
+def cli(*args: str, columns: int | None = None) -> Outcome:
+    """``convshape ARGS`` in process, through ``main(argv)``: (exit code, stdout, stderr);
+    ``columns``: the width a terminal would have ($COLUMNS), else a pipe's (any)."""
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
+    saved = os.environ.pop("COLUMNS", None)
+    if columns is not None:
+        os.environ["COLUMNS"] = str(columns)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.environ.pop("COLUMNS", None)
+        if saved is not None:
+            os.environ["COLUMNS"] = saved
     return Outcome(code, out.getvalue(), err.getvalue())

@@ -40,7 +40,7 @@ def test_calc_json_is_one_object_with_the_contract_fields() -> None:
         ("Conv2dd(3, 8, 3)", "1,3,9,9", "spec", "unknown layer type 'Conv2dd'"),
         ("__import__('os').system('true')", "1", "spec", "expected a layer call"),
         ("Conv2d(3, 8, kernel_size=open('x'))", "1,3,9,9", "spec", "must be a literal"),
-        ("Conv2d(3, 8, 3)", "1,3,x", "spec", "--input must be comma-separated ints"),
+        ("Conv2d(3, 8, 3)", "1,3,x", "spec", "--input must be ints such as 1,3,224,224 or 1x3x224x224"),
     ],
 )  # fmt: skip
 def test_calc_errors_are_json_with_exit_1(

@@ -35,10 +35,11 @@ def test_the_shipped_configs_folder() -> None:
     assert len(out.stdout.splitlines()) == len(list((ROOT / "configs").glob("*.yaml")))
 
 
-def test_a_directory_without_specs_is_a_usage_error(tmp_path: Path) -> None:
-    out = cli("check", "--no-verify", str(tmp_path))
-    assert out.code == 2
-    assert "a directory with no *.yaml or *.yml file" in out.stderr
+def test_a_directory_without_specs_is_an_error_for_that_argument(tmp_path: Path) -> None:
+    out = cli("check", "--no-verify", "-q", str(tmp_path), str(ROOT / "configs" / "lenet5.yaml"))
+    assert out.code == 1
+    assert out.stderr == f"{tmp_path}: is a directory with no *.yaml or *.yml file\n"
+    assert "lenet5.yaml: ok" in out.stdout
 
 
 def test_calc_takes_what_people_paste() -> None:

@@ -82,6 +82,62 @@ def test_depth_hides_nested_rows() -> None:
     assert "BasicBlock" not in out.stdout and "Stage (Sequential)" in out.stdout
 
 
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("config", ["resnet50", "densenet121"])
+def test_golden_table_fits_the_terminal(config: str, columns: int) -> None:
+    """The default view of a deep model: repeated blocks collapsed, a depth that fits 50 rows,
+    the batch dimension dropped, fitted to the width; every line fits, no number is cut."""
+    out = cli("check", "--no-verify", f"configs/{config}.yaml", columns=columns)
+    assert out.code == 0, out.stderr
+    golden(f"{config}_{columns}.txt", out.stdout)
+    lines = out.stdout.splitlines()
+    assert all(len(line) <= columns for line in lines[1:])  # the title is the file name
+    assert len(lines) < 60
+    rows = columns_of(out.stdout)
+    assert all(not cell.endswith("…") for row in rows for cell in row[-2:])
+
+
+def columns_of(text: str) -> list[list[str]]:
+    return columns(text)
+
+
+def test_units_and_frozen_marks(tmp_path: Path) -> None:
+    text = (
+        "input: [2, 3, 32, 32]\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 64, kernel_size: 3, trainable: false}\n"
+        "  - Flatten\n  - {type: Linear, out_features: 10}\n"
+    )
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    out = cli("check", "--no-verify", "--units", str(path))
+    rows = columns(out.stdout)
+    assert rows[0][1] == "Conv2d frozen" and rows[0][4] == "1.79K"
+    assert rows[2][4] == "576K"  # 64 * 30 * 30 * 10 + 10
+    assert "(shapes without the batch dimension (N = 2))" in out.stdout
+
+
+def test_an_error_comes_after_the_table_with_a_closing_failed_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("input: [1, 3, 8, 8]\nlayers:\n  - ReLU\n"
+                    "  - {type: Conv2d, out_channels: 4, kernel_size: 9}\n")  # fmt: skip
+    out = cli("check", "--no-verify", str(path))
+    assert out.code == 1
+    assert out.stdout.splitlines()[-1].startswith("0")  # the last good row ends the table
+    errors = out.stderr.splitlines()
+    assert errors[0].startswith(f"{path}:4:5: layers[1] (Conv2d): output height would be")
+    assert errors[-1] == f"FAILED {path}: 1 error (shape)"
+
+
+def test_no_ok_column_without_verification() -> None:
+    out = cli("check", "--no-verify", "configs/lenet5.yaml")
+    header = next(line for line in out.stdout.splitlines() if line.startswith("Layer"))
+    assert header.split() == ["Layer", "Type", "Input", "Output", "Params", "MACs"]
+
+
 def test_golden_files_are_all_used() -> None:
-    used = {"lenet5.txt", "resnet18.txt", "resblk.txt"}
-    assert {p.name for p in Path(GOLDEN).glob("*.txt")} == used
+    used = {"lenet5.txt", "resnet18.txt", "resblk.txt"} | {
+        f"{config}_{columns}.txt" for config in ("resnet50", "densenet121") for columns in (80, 120)
+    }
+    assert {p.name for p in Path(GOLDEN).glob("*.txt")} - {"diff_table.txt"} - {
+        p.name for p in Path(GOLDEN).glob("sizes_*.txt")
+    } == used

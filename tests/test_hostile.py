@@ -143,7 +143,7 @@ def test_directories_missing_and_unreadable_paths(tmp_path: Path) -> None:
     code, stderr = check("--no-verify", "-q", str(folder), str(missing), too_long)
     assert code == 1
     assert stderr.splitlines() == [
-        f"{folder}: is a directory, not a spec file",
+        f"{folder}: is a directory with no *.yaml or *.yml file",
         f"{missing}: no such file",
         f"{too_long}: cannot read: File name too long",
     ]

@@ -502,7 +502,7 @@ def _read_bytes(p: Path) -> bytes:
     except ValueError:  # an embedded NUL byte
         raise YamlError("not a valid file name") from None
     if stat.S_ISDIR(mode):
-        raise YamlError("is a directory, not a spec file")
+        raise YamlError("is a directory with no *.yaml or *.yml file")
     if not stat.S_ISREG(mode):  # a FIFO would hang, /dev/zero would never end
         raise YamlError("not a regular file (a device, pipe or socket?)")
     try:
