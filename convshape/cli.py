@@ -349,6 +349,56 @@ def _progress(message: str) -> AbstractContextManager[Any]:
     return Console(stderr=True).status(message)
 
 
+# ----------------------------------------------------------------------------------- diff
+
+
+@app.command("diff")
+def diff_command(
+    old: Annotated[str, typer.Argument(help="A spec file, REV:path (git) or - (stdin).")],
+    new: Annotated[str, typer.Argument(help="A spec file, REV:path (git) or - (stdin).")],
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json (one object) or markdown.")
+    ] = Format.TABLE,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="Show unchanged rows too (table).")
+    ] = False,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="Replace both inputs' batch dimension.")
+    ] = None,
+    dtype: Annotated[DType, typer.Option(help="The memory figures' dtype.")] = DType.FLOAT32,
+    optimizer: Annotated[
+        Optimizer, typer.Option(help="The optimizer the memory figures count.")
+    ] = Optimizer.ADAM,
+) -> None:
+    """What changed between two specs, module by module: shapes, params, MACs, memory."""
+    from pathlib import Path
+
+    from convshape import render
+    from convshape.diff import check_sides, diff, diff_json, diff_markdown, diff_table
+
+    try:
+        sides = check_sides(old, new, Path.cwd(), batch=batch, dtype=dtype.value,
+                            optimizer=optimizer.value)  # fmt: skip
+    except ConvshapeError as exc:
+        raise _usage_error(exc.render()) from None
+    if any(side.usage_error for side in sides):
+        for side in sides:
+            for err in side.errors:
+                _err(render.safe(err.render()))
+        raise typer.Exit(2)
+    try:
+        result = diff(*sides)
+    except ConvshapeError as exc:
+        _err(render.safe(exc.render()))
+        raise typer.Exit(1) from None
+    if format is Format.JSON:
+        _out(json.dumps(diff_json(result)))
+    elif format is Format.MARKDOWN:
+        _out(render.safe(diff_markdown(result)))
+    else:
+        _out(render.safe(diff_table(result, only_changes=not all_rows)))
+
+
 # --------------------------------------------------------------------------------- layers
 
 
