@@ -186,6 +186,12 @@ def check(
     units: Annotated[
         bool, typer.Option("--units", help="Params and MACs in K/M/G (3 significant digits).")
     ] = False,
+    receptive_field: Annotated[
+        bool,
+        typer.Option(
+            "--receptive-field", help="A column of receptive field / effective stride (pixels)."
+        ),
+    ] = False,
     max_memory: Annotated[
         str | None,
         typer.Option(
@@ -255,7 +261,7 @@ def check(
             )
         results.append(result)
         if format is not Format.JSON:
-            _show(result, format, depth, quiet, units)
+            _show(result, format, depth, quiet, units, receptive_field)
     if format is Format.JSON:
         from convshape.report import report_json
 
@@ -297,7 +303,9 @@ def _limits(values: dict[str, str | None]) -> tuple[Any, ...]:
     return tuple(limits)
 
 
-def _show(result: Any, format: Format, depth: int | None, quiet: bool, units: bool) -> None:
+def _show(
+    result: Any, format: Format, depth: int | None, quiet: bool, units: bool, receptive: bool
+) -> None:
     """The table (or one line), then its errors and warnings, then a closing FAILED line: on a
     terminal the last thing on screen is what went wrong."""
     from convshape import render
@@ -309,7 +317,8 @@ def _show(result: Any, format: Format, depth: int | None, quiet: bool, units: bo
         _out(render.safe(render.markdown(result, depth)))
     else:
         marks = render.marks_for(sys.stdout)
-        _out(render.safe(render.plain_table(result, depth, marks, _width(), units)))
+        table_text = render.plain_table(result, depth, marks, _width(), units, receptive)
+        _out(render.safe(table_text))
     sys.stdout.flush()
     for err in result.errors:
         text = err.render()

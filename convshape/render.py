@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
 from convshape.engine import Node
+from convshape.receptive import Field, receptive_fields
 from convshape.results import FileResult
 
 # C0 controls but newline, DEL, C1 controls, line/paragraph separators, bidi overrides:
@@ -160,6 +161,7 @@ class Row:
     """One line of the table: a module, or a run of identical repeated blocks collapsed."""
 
     node: Node  # the first of the run
+    last: Node  # the last of the run
     times: int
     layer: str
     type: str
@@ -220,7 +222,7 @@ def _row(result: FileResult, run: list[Node], marks: Marks) -> Row:
     kind = type_text(first) + (" frozen" if all(frozen(n) for n in run) else "")
     worst = next((m for m in (mark(result, n, marks) for n in run) if m == marks.failed), None)
     return Row(
-        first, len(run), label(first), kind, first.input_shape, last.output_shape,
+        first, last, len(run), label(first), kind, first.input_shape, last.output_shape,
         sum(n.num_params for n in run), sum(n.macs for n in run), first.layer is not None,
         worst or mark(result, last, marks),
     )  # fmt: skip
@@ -253,6 +255,17 @@ class Layout(NamedTuple):
     input: bool  # the Input column shown
     short_type: bool  # block names without their torch class
     batch: int | None  # the batch size dropped from every shape, or None
+    fields: dict[str, Field | None] | None = None  # a receptive-field column
+
+
+def field_text(field: Field | None) -> str:
+    """``435/32`` (size / effective stride, square), ``7x5/2x1``, ``-`` where undefined."""
+    if field is None:
+        return "-"
+    size, stride = field.size, field.stride
+    if len(set(size)) == 1 and len(set(stride)) == 1:
+        return f"{size[0]}/{stride[0]}"
+    return "x".join(map(str, size)) + "/" + "x".join(map(str, stride))
 
 
 def _batch(result: FileResult, rows: list[Row]) -> int | None:
@@ -273,15 +286,18 @@ def _cells(result: FileResult, rows: list[Row], how: Layout) -> list[list[str]]:
         return text if row.leaf and row.times == 1 else f"({text})"
 
     verified = result.verification is not None
-    header = ["Layer", "Type", "Input", "Output", "Params", "MACs"] + (["OK"] if verified else [])
+    header = ["Layer", "Type", "Input", "Output", "Params", "MACs"]
+    header += (["Field/stride"] if how.fields is not None else []) + (["OK"] if verified else [])
     out = [header]
     for row in rows:
         kind = row.type.split(" (")[0] if how.short_type else row.type
         if row.times > 1:
             kind += f" x{row.times}"
         line = [row.layer, kind, shape(row.input), shape(row.output), number(row, row.params),
-                number(row, row.macs)] + ([row.mark] if verified else [])  # fmt: skip
-        out.append(line)
+                number(row, row.macs)]  # fmt: skip
+        if how.fields is not None:  # a collapsed run: the last one's field
+            line.append(field_text(how.fields.get(row.last.path)))
+        out.append(line + ([row.mark] if verified else []))
     if not how.input:
         for line in out:
             del line[2]
@@ -294,17 +310,21 @@ def _width(table: list[list[str]]) -> int:
 
 
 def fitted(
-    result: FileResult, rows: list[Row], width: int | None, units: bool
+    result: FileResult,
+    rows: list[Row],
+    width: int | None,
+    units: bool,
+    fields: dict[str, Field | None] | None = None,
 ) -> tuple[list[list[str]], Layout]:
     """The cells at the first layout that fits ``width``: drop the common batch dimension,
     then human units, then short type names, then the Input column (each row's input is the
     row above's output); text cells are cut last (never a number)."""
     batch = _batch(result, rows)
     tries = [
-        Layout(units, True, False, batch),
-        Layout(True, True, False, batch),
-        Layout(True, True, True, batch),
-        Layout(True, False, True, batch),
+        Layout(units, True, False, batch, fields),
+        Layout(True, True, False, batch, fields),
+        Layout(True, True, True, batch, fields),
+        Layout(True, False, True, batch, fields),
     ]
     for how in tries:
         table = _cells(result, rows, how)
@@ -337,12 +357,17 @@ def plain_table(
     marks: Marks = UNICODE_MARKS,
     width: int | None = None,
     units: bool = False,
+    receptive: bool = False,
 ) -> str:
     """The table: columns two spaces apart, a dashed rule under the header, no colour, fitted
-    to ``width`` (None: as wide as it needs), then the totals."""
+    to ``width`` (None: as wide as it needs), then the totals; ``receptive``: a column of
+    receptive field / effective stride."""
     chosen = depth if depth is not None else default_depth(result)
     rows = display_rows(result, chosen, marks, collapse=depth is None)
-    table, how = fitted(result, rows, width, units)
+    fields = None
+    if receptive and result.prediction is not None:
+        fields = receptive_fields(result.prediction)
+    table, how = fitted(result, rows, width, units, fields)
     notes = []
     if how.batch is not None:
         notes.append(f"shapes without the batch dimension (N = {how.batch})")

@@ -9,6 +9,7 @@ from typing import Any
 from convshape.engine import Node
 from convshape.errors import ConvshapeError
 from convshape.lint import LintWarning
+from convshape.receptive import Field, receptive_fields
 from convshape.results import FileResult
 
 
@@ -35,7 +36,10 @@ def error_json(err: ConvshapeError, file: str) -> dict[str, Any]:
 
 
 def row_json(
-    node: Node, actual: dict[str, tuple[int, ...]] | None, saved: dict[str, int] | None
+    node: Node,
+    actual: dict[str, tuple[int, ...]] | None,
+    saved: dict[str, int] | None,
+    fields: dict[str, Field | None] | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "path": node.path,
@@ -51,6 +55,11 @@ def row_json(
     row["macs"] = node.macs
     if saved is not None:
         row["saved_bytes"] = saved.get(node.path, 0)
+    if fields is not None:
+        field = fields.get(node.path)
+        row["receptive_field"] = list(field.size) if field else None
+        row["effective_stride"] = list(field.stride) if field else None
+        row["receptive_center"] = list(field.start) if field else None
     if node.decl.block:
         row["block"] = node.decl.block
     return row
@@ -60,6 +69,7 @@ def file_json(result: FileResult) -> dict[str, Any]:
     spec, prediction, t = result.spec, result.prediction, result.totals
     actual = result.verification.actual if result.verification else None
     saved = result.memory.saved if result.memory else None
+    fields = receptive_fields(prediction) if prediction is not None else None
     return {
         "file": result.file,
         "name": spec.name if spec else None,
@@ -77,7 +87,7 @@ def file_json(result: FileResult) -> dict[str, Any]:
         "param_bytes": None if t is None else t.param_bytes,
         "activation_bytes": None if t is None else t.activation_bytes,
         "memory": None if result.memory is None else result.memory.as_json(),
-        "layers": [row_json(n, actual, saved) for n in result.rows],
+        "layers": [row_json(n, actual, saved, fields) for n in result.rows],
         "errors": [error_json(e, result.file) for e in result.errors],
         "warnings": [error_json(w, result.file) for w in result.warnings],
     }
