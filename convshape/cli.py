@@ -408,6 +408,46 @@ def diff_command(
         _out(render.safe(diff_table(result, only_changes=not all_rows)))
 
 
+# ---------------------------------------------------------------------------------- sizes
+
+
+@app.command("sizes")
+def sizes_command(
+    file: Annotated[str, typer.Argument(help="A spec file (YAML).")],
+    range_: Annotated[
+        str, typer.Option("--range", help="The sizes to try per spatial dimension, LO:HI.")
+    ] = "32:1024",
+    format: Annotated[
+        CalcFormat, typer.Option("--format", "-f", help="text (a table), or one JSON object.")
+    ] = CalcFormat.TEXT,
+) -> None:
+    """Which input sizes work: the smallest, the valid ones in a range, the multiple merges
+    need, and where floor division drops border pixels, each with the layer responsible."""
+    from convshape import render
+    from convshape.sizes import analyze, sizes_json, sizes_table
+    from convshape.spec.parse import load
+
+    lo_text, _, hi_text = range_.partition(":")
+    try:
+        lo, hi = int(lo_text), int(hi_text)
+        if not 1 <= lo <= hi <= 100_000:
+            raise ValueError
+    except ValueError:
+        raise _usage_error(
+            f"--range: expected LO:HI with 1 <= LO <= HI <= 100000, got {range_!r}"
+        ) from None
+    try:
+        report = analyze(load(file), lo, hi)
+    except ConvshapeError as exc:
+        _err(render.safe(exc.render()))
+        raise typer.Exit(1) from None
+    if format is CalcFormat.JSON:
+        _out(json.dumps(sizes_json(report)))
+    else:
+        _out(render.safe(sizes_table(report)))
+    raise typer.Exit(0 if report.spec_ok else 1)
+
+
 # --------------------------------------------------------------------------------- layers
 
 

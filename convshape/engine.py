@@ -354,6 +354,8 @@ def node_type(decl: Decl) -> str:
 
 def predict(spec: Spec) -> Prediction:
     """Every module's shapes, params and MACs; stops at the first impossible layer."""
+    if spec.restart is not None:
+        spec.restart()
     walker = _Walker(spec.expects)
     try:
         within_int64(spec.input_shape, "input")

@@ -95,6 +95,8 @@ class Spec:
     allow: frozenset[str] = frozenset()  # warning codes allowed for the whole file
     expects: bool = True  # check `expect:` (off for a --batch re-run)
     budgets: tuple[Budget, ...] = ()  # `budget:` limits, checked after the prediction
+    # the layer budget counts a prediction's block expansions from the parse's count
+    restart: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 def decl_type(decl: Decl) -> str:

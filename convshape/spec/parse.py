@@ -84,8 +84,13 @@ class Parser:
             allow = check_allow(data["allow"], data.value_locs["allow"], "allow")
         budgets = self._budgets(data, values)
         root = self.layer_list(data["layers"], data.value_locs["layers"], scope, "layers", "")
+        parsed = self.count  # block bodies expand per prediction, each from this count
+
+        def restart() -> None:
+            self.count = parsed
+
         return Spec(self.file, name, shape, loc, root, unbatched=unbatched, allow=allow,
-                    budgets=budgets)  # fmt: skip
+                    budgets=budgets, restart=restart)  # fmt: skip
 
     def _budgets(self, data: YMap, values: dict[str, Any]) -> tuple[Budget, ...]:
         """``budget: {params: 25M, macs: 4.1G, inference_bytes: 2GiB}``."""
