@@ -50,13 +50,13 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
 from convshape.engine import Node, predict
-from convshape.errors import ConvshapeError, ErrorContext, Location, UsageError, YamlError
+from convshape.errors import ConvshapeError, UsageError, YamlError
 from convshape.footprint import Memory, footprint
 from convshape.lint import lint
 from convshape.render import safe, shape_text
 from convshape.results import FileResult, with_batch
 from convshape.spec.parse import Parser
-from convshape.spec.yamlio import MAX_BYTES, YList, YMap, parse_text, read_file
+from convshape.spec.yamlio import MAX_BYTES, YList, YMap, decode, parse_text, read_file
 
 Status = Literal["added", "removed", "changed", "same"]
 STATUSES: tuple[Status, ...] = ("changed", "added", "removed", "same")
@@ -150,17 +150,9 @@ def _read_stdin(stream: IO[str] | IO[bytes]) -> str:
 
 def _decode(data: bytes, display: str) -> str:
     """Bytes read from stdin or git, with the checks :func:`read_file` makes of a file."""
-    where = ErrorContext(location=Location(display, 1, 1))
     if len(data) > MAX_BYTES:
         raise YamlError(f"over {MAX_BYTES:,} bytes, the limit for a spec").located(file=display)
-    if b"\0" in data:
-        raise YamlError("this is binary data, not YAML text", context=where)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise YamlError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", context=where
-        ) from None
+    return decode(data, display)
 
 
 # ------------------------------------------------------------------------------------ git

@@ -477,13 +477,19 @@ def read_file(path: str | Path) -> str:
 
     The messages do not repeat the path: the caller (the CLI, the JSON report) names the file.
     """
-    where = _at(Location(str(path), 1, 1))
     try:
         data = _read_bytes(Path(path))
     except YamlError as exc:
         raise exc.located(file=str(path)) from None
+    return decode(data, str(path), "a binary file")
+
+
+def decode(data: bytes, display: str, binary: str = "binary data") -> str:
+    """A spec's bytes as text (UTF-8, a BOM allowed), or a YamlError at line 1 of
+    ``display``; ``binary`` names what NUL bytes mean (``a binary file``)."""
+    where = _at(Location(display, 1, 1))
     if b"\0" in data:
-        raise YamlError("this is a binary file, not YAML text", context=where)
+        raise YamlError(f"this is {binary}, not YAML text", context=where)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
