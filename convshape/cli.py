@@ -336,8 +336,11 @@ def _width() -> int | None:
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) >= 40:
         return int(columns)
-    if _terminal(sys.stdout):
-        return os.get_terminal_size(sys.stdout.fileno()).columns
+    try:
+        if sys.stdout.isatty():
+            return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (AttributeError, ValueError, OSError):  # a replaced or closed stream
+        pass
     return None
 
 
