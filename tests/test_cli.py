@@ -94,7 +94,9 @@ def test_check_json_contract_no_verify(tmp_path: Path) -> None:
     row = f["layers"][0]
     assert row == {"path": "0", "name": None, "type": "Conv2d", "depth": 1,
                    "input_shape": [1, 1, 32, 32], "output_shape": [1, 6, 28, 28],
-                   "params": 156, "macs": 117600, "saved_bytes": 4 * 32 * 32}  # fmt: skip
+                   "params": 156, "macs": 117600, "saved_bytes": 4 * 32 * 32,
+                   "receptive_field": [5, 5], "effective_stride": [1, 1],
+                   "receptive_center": [2.0, 2.0]}  # fmt: skip
     assert sum(r["params"] for r in f["layers"]) == f["params"]
     assert sum(r["saved_bytes"] for r in f["layers"]) == f["memory"]["saved_activation_bytes"]
     assert set(f["memory"]) == {
