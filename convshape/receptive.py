@@ -176,11 +176,13 @@ def _union(states: list[State | None], shapes: list[Shape], out: Shape) -> State
     broadcast along a dim (a gate's 1x1) has one span for all units: if it holds the others', the
     merge has it (stride 0), else no field. Concat or Split along a spatial dim: no field."""
     known = [s for s in states if s is not None and len(s) == len(out)]
+    if len(known) < len(states):
+        return None  # a branch without a field
     merged: list[_Axis | None] = []
     for d, size in enumerate(out):
         entries = [(s[d], shape[d]) for s, shape in zip(known, shapes, strict=True)]
-        if len(known) < len(states) or len({a and a.dim for a, _ in entries}) > 1:
-            return None  # a branch without a field, or dims that do not match
+        if len({a and a.dim for a, _ in entries}) > 1:
+            return None  # dims that do not match
         axes = [a if n == size else _Axis(a.dim, 1, 0, *zip(a.at(0), strict=True))
                 for a, n in entries if a is not None]  # fmt: skip
         if not axes:

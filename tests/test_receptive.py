@@ -228,6 +228,27 @@ def test_concat_along_a_spatial_dim_and_unbatched_input(tmp_path: Path) -> None:
     assert fields == {"0": f(3, 1, 1.0), "1": None, "1.0": None, "1.1": None, "1.1.0": None}
 
 
+def test_a_merge_over_a_branch_without_a_field(tmp_path: Path) -> None:
+    """Found by the fuzz test: attention in a branch, and an input with no spatial dims."""
+    fields = fields_of(tmp_path, """
+        input: [1, 1]
+        layers:
+          - type: Concat
+            branches: [[{type: TransformerEncoder, d_model: 1, nhead: 1}]]
+    """)  # fmt: skip
+    assert set(fields.values()) == {None}
+    fields = fields_of(tmp_path, """
+        input: [1, 4, 8]
+        layers:
+          - type: Residual
+            body: [{type: Conv1d, out_channels: 4, kernel_size: 3, padding: 1}]
+            shortcut: [{type: Transpose, dim0: 1, dim1: 2},
+                       {type: TransformerEncoder, d_model: 4, nhead: 1},
+                       {type: Transpose, dim0: 1, dim1: 2}]
+    """)  # fmt: skip
+    assert fields["0.body.0"] == Field((3,), (1,), (0.0,)) and fields["0"] is None
+
+
 def test_a_failed_prediction_keeps_the_fields_before_the_error(tmp_path: Path) -> None:
     prediction = predict_text(tmp_path, """
         input: [1, 1, 8, 8]
