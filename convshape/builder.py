@@ -45,11 +45,12 @@ def build_node(node: Node) -> nn.Module:
     decl = node.decl
     if not isinstance(decl, MergeDecl):
         return nn.Sequential(built)
-    cls = getattr(modules, CONTAINERS[decl.kind].torch_class)
-    branches = [(b.key, built.get(b.key)) for b in decl.branches]
-    protect = frozenset(child.key for child in node.children if writes_input(child))
-    options = {k: v for k, v in decl.options.items() if k != "auto"}
-    merge: nn.Module = cls(branches, protect, **options)
+    rule = CONTAINERS[decl.kind]
+    branches, options = rule.call(decl)
+    args = [built.get(key) for keyword, key in branches if keyword is None]
+    kwargs = {keyword: built.get(key) for keyword, key in branches if keyword is not None}
+    clone = frozenset(child.key for child in node.children if writes_input(child))
+    merge: nn.Module = getattr(modules, rule.torch_class)(*args, **kwargs, **options, clone=clone)
     return merge
 
 

@@ -80,6 +80,11 @@ class CalcFormat(StrEnum):
     JSON = "json"
 
 
+class DrawFormat(StrEnum):
+    SVG = "svg"
+    MERMAID = "mermaid"
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -474,6 +479,121 @@ def list_layers(
         _err(f"error: {exc.render()}")
         raise typer.Exit(1) from None
     _out("\n".join(explain_type(cls)))
+
+
+# ------------------------------------------------------------------- export, schema, draw
+
+
+def _write(text: str, output: str | None, inputs: tuple[str, ...] = ()) -> None:
+    """``text`` to stdout, or to ``output`` whole (a temporary file renamed over it, so a
+    failed write leaves what was there); never over one of the command's own input files."""
+    if output is None or output == "-":
+        _out(text)
+        return
+    from pathlib import Path
+
+    target = Path(output)
+    if any(target.resolve() == Path(name).resolve() for name in inputs if name != "-"):
+        raise _usage_error(f"-o {output}: that is the input file; write somewhere else")
+    if target.is_dir():
+        raise _usage_error(f"-o {output}: that is a directory; name a file")
+    temporary = target.with_name(f".{target.name}.convshape-tmp")
+    try:
+        temporary.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        with suppress(OSError):
+            temporary.unlink()
+        _err(f"error: cannot write {output}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+
+
+def _checked(file: str, verify: bool = False, device: str = "cpu") -> Any:
+    """One spec's :class:`~convshape.results.FileResult`; its errors printed to stderr."""
+    from convshape import render
+    from convshape.results import check_file
+
+    result = check_file(file, verify=verify, device=device)
+    for err in result.errors:
+        text = err.render()
+        if err.context.location is None and err.context.file is None:
+            text = f"{file}: {text}"
+        _err(render.safe(text))
+    return result
+
+
+@app.command("export")
+def export_command(
+    file: Annotated[str, typer.Argument(help="A spec file (YAML).")],
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write the module here (default: stdout).")
+    ] = None,
+) -> None:
+    """Plain PyTorch code for a spec: a module that imports only torch, one class per block,
+    shapes in comments; its state_dict matches convshape's build."""
+    from convshape.export import export
+
+    result = _checked(file)
+    if result.prediction is None or not result.prediction.ok:
+        raise typer.Exit(1)
+    _write(export(result.prediction), output, (file,))
+
+
+@app.command("schema")
+def schema_command(
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write the schema here (default: stdout).")
+    ] = None,
+) -> None:
+    """The JSON Schema (draft 2020-12) of the spec language, for editors' YAML completion."""
+    from convshape.schema import schema_text
+
+    _write(schema_text(), output)
+
+
+@app.command("draw")
+def draw_command(
+    file: Annotated[str, typer.Argument(help="A spec file (YAML).")],
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write the drawing here (default: stdout).")
+    ] = None,
+    format: Annotated[
+        DrawFormat | None,
+        typer.Option(
+            "--format", "-f", help="svg, or mermaid (Markdown); default: from -o's suffix, or svg."
+        ),
+    ] = None,
+    depth: Annotated[
+        int | None,
+        typer.Option(min=1, help="Draw modules down to this depth (default: as the table)."),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Run the model first; mismatches are drawn in red."),
+    ] = False,
+    device: Annotated[Device, typer.Option(help="Where --verify runs the model.")] = Device.CPU,
+) -> None:
+    """The architecture as a graph: a box per module or collapsed block, the predicted shape on
+    every edge, branches and merges, errors and mismatches in red. Exit 1 if the spec fails."""
+    from convshape.draw import mermaid, svg
+
+    if format is None:
+        suffix = os.path.splitext(output or "")[1].lower()
+        format = DrawFormat.MERMAID if suffix in (".mmd", ".mermaid", ".md") else DrawFormat.SVG
+    if verify:
+        with _progress("importing torch ..."):
+            try:
+                from convshape.verifier import check_device
+
+                check_device(device.value)
+            except ConvshapeError as exc:
+                raise _usage_error(exc.render()) from None
+    result = _checked(file, verify, device.value)
+    if result.spec is None:
+        raise typer.Exit(1)
+    text = svg(result, depth) if format is DrawFormat.SVG else mermaid(result, depth)
+    _write(text, output, (file,))
+    raise typer.Exit(0 if result.ok else 1)
 
 
 # ----------------------------------------------------------------------------------- main

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from convshape.spec.yamlio import YMap
 
 AUTO = "auto"  # `shortcut: auto`: 1x1 conv + BatchNorm when the body changes the shape
+Call = tuple[list[tuple[str | None, str]], dict[str, Any]]  # ContainerType.call
 
 
 class Reader(Protocol):
@@ -80,6 +81,12 @@ class ContainerType:
         stride (the product of its layers' strides per spatial dim; None: not only strides)."""
         return None
 
+    def call(self, decl: MergeDecl) -> Call:
+        """How :attr:`torch_class` is constructed (by the builder, and in exported code): the
+        branches in order, each ``(keyword or None, branch key)``, then the other keywords
+        whose values are not the default."""
+        return [(None, b.key) for b in decl.branches], {}
+
 
 @dataclass(frozen=True)
 class ResidualType(ContainerType):
@@ -124,6 +131,14 @@ class ResidualType(ContainerType):
 
     def merge_copies(self, decl: MergeDecl, branches: int) -> bool:
         return branches > 1  # connect: false returns the body's output itself
+
+    def call(self, decl: MergeDecl) -> Call:
+        if len(decl.branches) == 1:
+            return [("body", "body")], {"connect": False}
+        first = decl.branches[0].key == "shortcut"
+        return [("body", "body"), ("shortcut", "shortcut")], {
+            "shortcut_first": True
+        } if first else {}
 
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         if len(outs) == 1:
@@ -176,6 +191,10 @@ class ConcatType(ContainerType):
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         return cat_shape(outs, decl.options["dim"])
 
+    def call(self, decl: MergeDecl) -> Call:
+        branches: list[tuple[str | None, str]] = [(None, b.key) for b in decl.branches]
+        return branches, {k: v for k, v in decl.options.items() if (k, v) != ("dim", 1)}
+
 
 @dataclass(frozen=True)
 class GateType(ContainerType):
@@ -195,13 +214,16 @@ class GateType(ContainerType):
     def merge(self, decl: MergeDecl, outs: list[Shape]) -> Shape:
         return broadcast_shape(outs[0], outs[1])
 
+    def call(self, decl: MergeDecl) -> Call:
+        return [(None, "gate")], {}
+
     def merge_saves(self, decl: MergeDecl, grads: list[bool]) -> list[int]:
         # x * gate: MulBackward0 keeps each factor for the other's gradient
         return [i for i, other in ((0, grads[1]), (1, grads[0])) if other]
 
 
 @dataclass(frozen=True)
-class SplitType(ContainerType):
+class SplitType(ConcatType):
     """``torch.split(x, sizes, dim)`` (or ``torch.chunk(x, chunks, dim)``), branch i on piece
     i, the outputs concatenated along ``dim`` (ShuffleNetV2's unit); ``[]`` passes a piece on."""
 

@@ -12,18 +12,20 @@ from torch import nn
 class Merge(nn.Module):
     """Every branch on the same input; the outputs merged by :meth:`merge`.
 
-    A branch of ``None`` is the identity. A branch in ``protect`` starts by overwriting its
+    A branch of ``None`` is the identity. A branch named in ``clone`` starts by overwriting its
     input (an in-place layer first, perhaps behind a view): it gets a copy, so the other
-    branches and the identity still see the input the spec describes.
+    branches and the identity still see the input.
     """
 
     def __init__(
-        self, branches: list[tuple[str, nn.Module | None]], protect: frozenset[str] = frozenset()
+        self,
+        branches: dict[str, nn.Module | None],
+        clone: frozenset[str],
     ) -> None:
         super().__init__()
-        self.names = [name for name, _ in branches]
-        self.protect = protect
-        for name, module in branches:
+        self.names = list(branches)
+        self.clone = clone
+        for name, module in branches.items():
             self.add_module(name, module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -33,7 +35,7 @@ class Merge(nn.Module):
             if module is None:
                 outs.append(x)
             else:
-                outs.append(module(x.clone() if name in self.protect else x))
+                outs.append(module(x.clone() if name in self.clone else x))
         return self.merge(outs)
 
     def merge(self, outs: list[torch.Tensor]) -> torch.Tensor:
@@ -41,23 +43,38 @@ class Merge(nn.Module):
 
 
 class Residual(Merge):
-    """``body(x) + shortcut(x)``; no shortcut is the identity; a body alone (``connect:
-    false``) is just the body."""
+    """``body(x) + shortcut(x)``; a shortcut of ``None`` adds ``x`` itself; ``connect=False``:
+    the body alone. ``shortcut_first`` registers the shortcut first (its state_dict order)."""
+
+    def __init__(
+        self,
+        body: nn.Module,
+        shortcut: nn.Module | None = None,
+        connect: bool = True,
+        shortcut_first: bool = False,
+        clone: frozenset[str] = frozenset(),
+    ) -> None:
+        branches: dict[str, nn.Module | None] = {"body": body}
+        if connect:
+            branches["shortcut"] = shortcut
+        if connect and shortcut_first:
+            branches = {"shortcut": shortcut, "body": body}
+        super().__init__(branches, clone)
 
     def merge(self, outs: list[torch.Tensor]) -> torch.Tensor:
         return outs[0] if len(outs) == 1 else outs[0] + outs[1]
 
 
 class Concat(Merge):
-    """``torch.cat([branch(x) for branch in branches], dim)``; an empty branch is the identity."""
+    """``torch.cat([branch(x) for branch in branches], dim)``; a ``None`` branch is ``x``."""
 
     def __init__(
         self,
-        branches: list[tuple[str, nn.Module | None]],
-        protect: frozenset[str] = frozenset(),
+        *branches: nn.Module | None,
         dim: int = 1,
+        clone: frozenset[str] = frozenset(),
     ) -> None:
-        super().__init__(branches, protect)
+        super().__init__({str(i): branch for i, branch in enumerate(branches)}, clone)
         self.dim = dim
 
     def merge(self, outs: list[torch.Tensor]) -> torch.Tensor:
@@ -70,27 +87,30 @@ class Concat(Merge):
 class Gate(Merge):
     """``x * gate(x)``: squeeze-excitation and friends; ``gate``'s output broadcasts to ``x``."""
 
+    def __init__(self, gate: nn.Module, clone: frozenset[str] = frozenset()) -> None:
+        super().__init__({"input": None, "gate": gate}, clone)
+
     def merge(self, outs: list[torch.Tensor]) -> torch.Tensor:
         return outs[0] * outs[1]
 
 
 class Split(nn.Module):
-    """``torch.split(x, sizes, dim)``, branch i on piece i, outputs concatenated along ``dim``.
-    An empty branch passes its piece on."""
+    """``torch.split(x, sizes, dim)`` (or ``torch.chunk(x, chunks, dim)``), branch i on piece
+    i, the outputs concatenated along ``dim``; a ``None`` branch passes its piece on."""
 
     def __init__(
         self,
-        branches: list[tuple[str, nn.Module | None]],
-        protect: frozenset[str] = frozenset(),
-        dim: int = 1,
+        *branches: nn.Module | None,
         sizes: tuple[int, ...] = (),
         chunks: int = 0,
+        dim: int = 1,
+        clone: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
-        self.names = [name for name, _ in branches]
-        self.protect = protect
+        self.names = [str(i) for i in range(len(branches))]
+        self.clone = clone
         self.dim, self.sizes, self.chunks = dim, list(sizes), chunks
-        for name, module in branches:
+        for name, module in zip(self.names, branches, strict=True):
             self.add_module(name, module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +125,7 @@ class Split(nn.Module):
             if module is None:
                 outs.append(piece)
             else:  # a piece is a view of x: a branch that writes its input gets a copy
-                outs.append(module(piece.clone() if name in self.protect else piece))
+                outs.append(module(piece.clone() if name in self.clone else piece))
         return torch.cat(outs, self.dim)
 
     def extra_repr(self) -> str:
@@ -172,7 +192,12 @@ class Select(nn.Module):
 class LayerScale(nn.Module):
     """``gamma * x``, ``gamma`` a learned scale per feature of dim ``dim``."""
 
-    def __init__(self, num_features: int, init_value: float = 1e-6, dim: int = 1) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        init_value: float = 1e-6,
+        dim: int = 1,
+    ) -> None:
         super().__init__()
         self.dim = dim
         self.gamma = nn.Parameter(torch.full((num_features,), float(init_value)))
@@ -180,7 +205,8 @@ class LayerScale(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = self.dim + x.dim() if self.dim < 0 else self.dim
         if not 0 <= d < x.dim():
-            raise IndexError(f"Dimension out of range (got {self.dim} for a {x.dim()}-d input)")
+            message = f"Dimension out of range (got {self.dim} for a {x.dim()}-d input)"
+            raise IndexError(message)
         return x * self.gamma.view(-1, *([1] * (x.dim() - 1 - d)))
 
     def extra_repr(self) -> str:
@@ -203,7 +229,8 @@ class PositionEmbedding(nn.Module):
 
     def __init__(self, num_positions: int, embed_dim: int) -> None:
         super().__init__()
-        self.embedding = nn.Parameter(torch.empty(1, num_positions, embed_dim).normal_(std=0.02))
+        embedding = torch.empty(1, num_positions, embed_dim)
+        self.embedding = nn.Parameter(embedding.normal_(std=0.02))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.embedding
@@ -221,7 +248,8 @@ class StochasticDepth(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        ones = [1] * (x.dim() - 1)
+        size = [x.shape[0], *ones] if self.mode == "row" else [1, *ones]
         keep = 1.0 - self.p
         noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(keep)
         return x * noise.div_(keep) if keep > 0.0 else x * noise
@@ -241,7 +269,13 @@ class SelfAttention(nn.MultiheadAttention):
         bias: bool = True,
         batch_first: bool = True,
     ) -> None:
-        super().__init__(embed_dim, num_heads, dropout=dropout, bias=bias, batch_first=batch_first)
+        super().__init__(
+            embed_dim,
+            num_heads,
+            dropout=dropout,
+            bias=bias,
+            batch_first=batch_first,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         out, _ = super().forward(x, x, x, need_weights=False)

@@ -35,6 +35,7 @@ class Decl:
     expect_location: Location | None = None
     block: str | None = None  # the block this declaration instantiates
     use: Origin | None = None  # where that block is used
+    block_args: tuple[tuple[str, Any], ...] = ()  # its params and vars, as that use set them
     trainable: bool = True
     allow: frozenset[str] = frozenset()  # warning codes allowed on this declaration
 

@@ -352,7 +352,8 @@ class Parser:
                 decl = self.layer(self._body(block), block.location, inner, path, key)
             finally:
                 self.nesting = outer
-            return replace(decl, block=block.name, use=use, **meta)
+            bound = tuple((name, values[name]) for name in (*block.params, *block.vars))
+            return replace(decl, block=block.name, use=use, block_args=bound, **meta)
 
         return BlockDecl(key=key, origin=use, block=block.name, use=use, expand=expand, **meta)
 
