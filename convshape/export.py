@@ -144,11 +144,12 @@ def _class(group: Group, code: Code) -> str:
     template = group.template
     base = _base(template, code)
     doc = group.doc()
-    params = ", ".join(["self", *(f"{h.name}: {h.annotation()}" for h in group.holes)])
+    holes = [h for h in group.holes if h.derived is None]
+    params = ", ".join(["self", *(f"{h.name}: {h.annotation()}" for h in holes)])
     head = [f"class {group.name}({base}):", f'    """{doc}"""', ""]
     signature = f"    def __init__({params}) -> None:"
     if len(signature) > 88:
-        inner = [f"        {h.name}: {h.annotation()}," for h in group.holes]
+        inner = [f"        {h.name}: {h.annotation()}," for h in holes]
         signature = "\n".join(["    def __init__(", "        self,", *inner, "    ) -> None:"])
     body = _init_call(template, code)
     lines = [*head, signature, *render(body, 8)]
@@ -227,7 +228,7 @@ def _call(x: X, code: Code) -> Call:
 
 def _value(value: object, code: Code) -> Call | str:
     if isinstance(value, Hole):
-        return value.name
+        return value.code
     if isinstance(value, X):
         return _with_comment(value, code)
     return literal(value)

@@ -68,6 +68,11 @@ class Hole:
     name: str
     values: list[Any]
     module: bool
+    derived: str | None = None  # "4 * width": a multiple of another parameter, not one itself
+
+    @property
+    def code(self) -> str:
+        return self.derived or self.name
 
     def annotation(self) -> str:
         if self.module:
@@ -216,10 +221,11 @@ class Unifier:
             group.nodes = [nodes[i] for i in members]
             group.batched = self.batched
             _name_holes(group)
+            _derive(group)
             own(template, group)
             self.groups.append(group)
             for k, i in enumerate(members):
-                args = [(h.name, h.values[k]) for h in group.holes]
+                args = [(h.name, h.values[k]) for h in group.holes if h.derived is None]
                 self.uses[id(nodes[i])] = UseX([], [], name=name, args=args)
 
     def unify(self, xs: list[Any], hint: str) -> Any:
@@ -302,6 +308,20 @@ def _name_holes(group: Group) -> None:
         taken.add(hole.name)
 
 
+def _derive(group: Group) -> None:
+    """A parameter that is a fixed multiple of an earlier one in every use (ResNet's
+    ``4 * width``) is written as that product instead."""
+    ints = [h for h in group.holes if not h.module and all(type(v) is int for v in h.values)]
+    for i, hole in enumerate(ints):
+        for base in ints[:i]:
+            if base.derived is None and all(v > 0 for v in base.values):
+                ratios = {v // b for v, b in zip(hole.values, base.values, strict=True)}
+                exact = all(v % b == 0 for v, b in zip(hole.values, base.values, strict=True))
+                if exact and len(ratios) == 1 and (k := ratios.pop()) > 1:
+                    hole.derived = f"{k} * {base.name}"
+                    break
+
+
 def own(x: Any, group: Group) -> None:
     """Mark every expression of a template as the group's (shape comments use its holes)."""
     if not isinstance(x, X):
@@ -348,7 +368,7 @@ Symbol = tuple[str, list[int]]
 def _symbols(group: Group) -> tuple[list[Symbol], list[Symbol]]:
     """The int parameters, and the input's sizes by dim (``C``, ``H``, ...), per use."""
     holes = [
-        (h.name, h.values)
+        (h.code.replace(" ", ""), h.values)
         for h in group.holes
         if not h.module and all(type(v) is int and v > 0 for v in h.values)
     ]

@@ -143,7 +143,9 @@ def test_cli_writes_the_module(tmp_path: Path) -> None:
 
 def test_cli_refuses_a_failing_spec_and_its_own_input(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
-    spec.write_text("input: [1, 3, 4, 4]\nlayers:\n  - {type: Conv2d, out_channels: 2, kernel_size: 5}\n")
+    spec.write_text(
+        "input: [1, 3, 4, 4]\nlayers:\n  - {type: Conv2d, out_channels: 2, kernel_size: 5}\n"
+    )
     target = tmp_path / "model.py"
     target.write_text("keep me\n")
     code, _, stderr = cli("export", str(spec), "-o", str(target))
@@ -171,7 +173,9 @@ def _module(text: str) -> types.ModuleType:
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
 @given(spec=specs(hostile=False))
-def test_any_spec_round_trips(tmp_path_factory: pytest.TempPathFactory, spec: dict[str, Any]) -> None:
+def test_any_spec_round_trips(
+    tmp_path_factory: pytest.TempPathFactory, spec: dict[str, Any]
+) -> None:
     import torch
 
     path = tmp_path_factory.mktemp("spec") / "spec.yaml"
