@@ -145,6 +145,11 @@ class Live:
 class _LiveMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Count every storage an op returns until it is freed (params and buffers excluded)."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """No "disable dynamo" wrapper: its first call imports torch._dynamo (2 s)."""
+        return False
+
     def __init__(self, live: Live, resident: set[int]) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.live = live

@@ -16,6 +16,7 @@ tensor that another path still reads (reported at the first module whose output 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,7 +47,6 @@ class Verification:
     completed: bool = False
     actual: dict[str, Shape] = field(default_factory=dict)  # module path -> output shape
     flops: dict[str, int] = field(default_factory=dict)  # module path -> FlopCounterMode count
-    sums: dict[str, float] = field(default_factory=dict)  # module path -> output checksum
     order: list[str] = field(default_factory=list)  # module paths as their forward finished
     errors: list[ConvshapeError] = field(default_factory=list)
     live: Live | None = None  # activation bytes alive in the eval run
@@ -68,12 +68,9 @@ def check_device(device: str) -> None:
 class _Recorder:
     """The hooks: output shapes, FLOPs per module, and the stack of modules being run."""
 
-    def __init__(
-        self, counter: FlopCounterMode, result: Verification, sums: dict[str, float] | None
-    ) -> None:
+    def __init__(self, counter: FlopCounterMode, result: Verification) -> None:
         self.counter = counter
         self.result = result
-        self.sums = sums
         self.stack: list[tuple[str, int]] = []  # (path, flops when entered)
 
     def pre(self, path: str) -> Callable[..., None]:
@@ -89,8 +86,6 @@ class _Recorder:
             self.result.order.append(path)
             if isinstance(output, torch.Tensor):
                 self.result.actual[path] = tuple(output.shape)
-                if self.sums is not None:
-                    self.sums[path] = _checksum(output)
 
         return hook
 
@@ -104,9 +99,53 @@ def _sdpa_flops(query: Shape, key: Shape, value: Shape, *args: Any, **kwargs: An
 _UNCOUNTED = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
 
 
+_DISPATCH = inspect.unwrap(flop_counter._FlopCounterMode.__torch_dispatch__)
+_IMPLICIT = torch._C.DispatchKey.CompositeImplicitAutograd
+
+
+class _Counting(flop_counter._FlopCounterMode):  # type: ignore[no-untyped-call]
+    """FlopCounterMode's own dispatch mode, without what imports ``torch._dynamo`` (2 s on a
+    slow machine, longer than verifying ResNet-50 on meta; nothing here is compiled):
+
+    - torch wraps every mode's ``__torch_dispatch__`` in a lazy "disable dynamo" decorator;
+      ``_should_skip_dynamo`` is the hook torch gives mode authors to opt out;
+    - an op outside the FLOP registry that has a Python decomposition (``torch._decomp``:
+      batch norm, ...) is run as itself instead of decomposed, since those decompositions
+      are wrapped the same way. None of them holds a counted op for any layer convshape
+      builds: ``tests/test_verifier.py`` checks the counts equal torch's FlopCounterMode's,
+      module by module, for every layer sample and config.
+    """
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        registry = self.counter.flop_registry
+        if _IMPLICIT in getattr(func, "py_kernels", {}) and func._overloadpacket not in registry:
+            out = func(*args, **kwargs)
+            packet = func._overloadpacket
+            return self.counter._count_flops(packet, out, args, kwargs)  # type: ignore[no-untyped-call]
+        return _DISPATCH(self, func, types, args, kwargs)
+
+
+class _FlopCounter(FlopCounterMode):
+    """torch's FlopCounterMode with :class:`_Counting` as its dispatch mode (torch's own
+    ``__enter__``, with that one class swapped)."""
+
+    def __enter__(self) -> _FlopCounter:
+        self.flop_counts.clear()
+        self.mod_tracker.__enter__()  # type: ignore[no-untyped-call]
+        self.mode = _Counting(self)
+        self.mode.__enter__()  # type: ignore[no-untyped-call]
+        return self
+
+
 def flop_counter_mode() -> FlopCounterMode:
-    """torch's FlopCounterMode, counting the CPU flash attention kernel too."""
-    return FlopCounterMode(display=False, custom_mapping=_UNCOUNTED)
+    """torch's FlopCounterMode, counting the CPU flash attention kernel too, without importing
+    torch._dynamo (:class:`_Counting`)."""
+    return _FlopCounter(display=False, custom_mapping=_UNCOUNTED)
 
 
 @contextmanager
@@ -150,7 +189,7 @@ def verify(
         result.errors.append(exc)
         return result
     counter = flop_counter_mode()
-    recorder = _Recorder(counter, result, {} if device != "meta" else None)
+    recorder = _Recorder(counter, result)
     handles = []
     was_training = model.training if model is not None else False
     dtype = DTYPES[memory.dtype]
@@ -176,8 +215,8 @@ def verify(
         for handle in handles:
             handle.remove()
         handles = []
-        if recorder.sums is not None:
-            result.errors.extend(_values(model, x, y, result, recorder.sums, prediction))
+        if device != "meta":
+            result.errors.extend(_values(model, x, y, result, prediction))
         del y
         if memory.untrainable is None:  # else training raises, as predicted: nothing to prove
             result.saved = saved_for_backward(model, x, {n.path for n in prediction.rows})
@@ -203,36 +242,22 @@ def _checksum(t: torch.Tensor) -> float:
 
 
 def _values(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    result: Verification,
-    sums: dict[str, float],
-    prediction: Prediction,
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, result: Verification, prediction: Prediction
 ) -> list[ConvshapeError]:
-    """Run again with every ``inplace`` flag off; the outputs must agree."""
+    """Run again with every ``inplace`` flag off; the outputs must agree. Where they do not,
+    both runs again with a checksum of every module's output, to name the first that differs
+    (checksums on every run cost more than the runs)."""
     flagged = [m for m in model.modules() if getattr(m, "inplace", None) is True]
     if not flagged:
         return []
-    again: dict[str, float] = {}
-    handles = [
-        module.register_forward_hook(_sum_hook(path, again))
-        for path, module in model.named_modules()
-        if path
-    ]
-    try:
-        for m in flagged:
-            m.inplace = False  # type: ignore[assignment]
-        with torch.no_grad():
-            y2 = model(x.clone())
-    finally:
-        for m in flagged:
-            m.inplace = True  # type: ignore[assignment]
-        for handle in handles:
-            handle.remove()
+    y2 = _run(model, x, flagged, None)
     if torch.allclose(y, y2, rtol=1e-4, atol=1e-5):
         return []
     worst = float((y - y2).abs().max())
+    sums: dict[str, float] = {}
+    again: dict[str, float] = {}
+    _run(model, x, [], sums)
+    _run(model, x, flagged, again)
     nodes = {n.path: n for n in prediction.rows}
     path = next((p for p in result.order if p in again and not _close(sums.get(p), again[p])), None)
     err = MismatchError(
@@ -243,6 +268,29 @@ def _values(
     )
     node = nodes.get(path) if path else None
     return [locate(err, node) if node else err]
+
+
+def _run(
+    model: nn.Module, x: torch.Tensor, off: list[nn.Module], sums: dict[str, float] | None
+) -> torch.Tensor:
+    """One eval forward with the ``inplace`` flags of ``off`` off, recording each module's
+    output checksum into ``sums`` when it is given."""
+    handles = (
+        [module.register_forward_hook(_sum_hook(path, sums))
+         for path, module in model.named_modules() if path]
+        if sums is not None
+        else []
+    )  # fmt: skip
+    try:
+        for m in off:
+            m.inplace = False  # type: ignore[assignment]
+        with torch.no_grad():
+            return model(x.clone())  # type: ignore[no-any-return]
+    finally:
+        for m in off:
+            m.inplace = True  # type: ignore[assignment]
+        for handle in handles:
+            handle.remove()
 
 
 def _sum_hook(path: str, sums: dict[str, float]) -> Callable[..., None]:
