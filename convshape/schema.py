@@ -99,6 +99,7 @@ def _positive_or_list(item: Fragment) -> Fragment:
 
 
 _SCALE = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCALE}
+_RATIO = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
 _INT_LIST = _list({"anyOf": [_int(1), {"const": -1}]}, min_items=1)  # one -1 at most: loader
 
 
@@ -152,6 +153,13 @@ KIND_SCHEMAS: dict[str, Kind] = {  # one per kinds.KINDS entry, each mirroring i
     ),
     "OptScale": Kind(
         "null, a positive number or a list of them", _optional(_const(_positive_or_list(_SCALE)))
+    ),
+    "OptRatio": Kind(
+        "null, a number between 0 and 1 (exclusive) or a list of {n}",
+        _optional(lambda n: {"anyOf": [_RATIO, _list(_RATIO, n)]}),
+    ),
+    "OptOutSize": Kind(
+        "null, a positive int or a list of {n} positive ints", _optional(_ints(1, lambda n: n))
     ),
     "IntList": Kind("a list of positive ints (one may be -1)", _const(_INT_LIST)),
     "DimList": Kind("a non-empty list of dims (ints)", _const(_list(_int(), min_items=1))),

@@ -476,6 +476,15 @@ SAMPLES: dict[str, list[Case]] = {
         ({"output_size": (3, None)}, IMG),
     ],
     "AdaptiveMaxPool3d": [({"output_size": 1}, VOL), ({"output_size": (2, 3, 3)}, VOL)],
+    "FractionalMaxPool2d": [
+        ({"kernel_size": 2, "output_size": 3}, IMG),
+        ({"kernel_size": (2, 3), "output_ratio": 0.5}, IMG),
+        ({"kernel_size": 2, "output_ratio": (0.5, 0.7)}, IMG[1:]),
+    ],
+    "FractionalMaxPool3d": [
+        ({"kernel_size": 2, "output_size": (2, 2, 3)}, VOL),
+        ({"kernel_size": 1, "output_ratio": 0.5}, VOL[1:]),
+    ],
     # ---------------------------------------------------------------------------- linear
     "Linear": [
         ({"in_features": 16, "out_features": 8}, VEC),

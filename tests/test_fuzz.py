@@ -104,6 +104,8 @@ PLAUSIBLE: dict[str, Kind] = {
     "Pad2": _sizes(0, lambda n: 2, hi=2),
     "OptSizeAny": _optional(_sizes(1, hi=16)),
     "OptScale": _optional(_just(st.sampled_from([0.5, 1.0, 2.0, 1.5]))),
+    "OptRatio": _optional(_just(st.sampled_from([0.5, 0.7, 0.25]))),
+    "OptOutSize": _optional(_sizes(1)),
     "IntList": _just(st.lists(st.sampled_from([-1, 1, 2, 3, 4]), min_size=1, max_size=3)),
     "NormShape": _sizes(1, lambda n: 1, hi=8),
     "PaddingMode": _just(st.sampled_from(["zeros", "reflect", "replicate", "circular"])),

@@ -58,6 +58,28 @@ def adaptive_case(draw: st.DrawFn) -> tuple[str, dict[str, Any], tuple[int, ...]
     return f"{family}{ndim}d", {"output_size": size}, shape
 
 
+@st.composite
+def fractional_case(draw: st.DrawFn) -> tuple[str, dict[str, Any], tuple[int, ...]]:
+    ndim = draw(st.sampled_from([2, 3]))
+    kwargs: dict[str, Any] = {"kernel_size": per_dim(draw, ndim, 1, 4)}
+    if draw(st.booleans()):
+        kwargs["output_size"] = per_dim(draw, ndim, 1, 8)
+    else:
+        ratio = st.floats(0.05, 0.95)
+        kwargs["output_ratio"] = (
+            draw(ratio) if draw(st.booleans()) else [draw(ratio) for _ in range(ndim)]
+        )
+    shape = input_shape(draw, ndim, extra_rank=draw(st.integers(0, 5)) == 0)
+    return f"FractionalMaxPool{ndim}d", kwargs, shape
+
+
+@given(fractional_case())
+def test_fractional_max_pool_matches_torch(
+    case: tuple[str, dict[str, Any], tuple[int, ...]],
+) -> None:
+    assert_agrees(*case)
+
+
 @given(pool_case())
 def test_pool_matches_torch(case: tuple[str, dict[str, Any], tuple[int, ...]]) -> None:
     assert_agrees(*case)

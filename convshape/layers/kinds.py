@@ -180,6 +180,15 @@ def _scale(v: Any, ndim: int) -> Any:
     raise ValueError(f"must be a positive number (at most 2**63) or a list of them, got {v!r}")
 
 
+def _ratio(v: Any, ndim: int) -> Any:
+    """FractionalMaxPool's output_ratio: a number in (0, 1), or a list of ndim of them."""
+    if _is_num(v) and 0 < v < 1:
+        return float(v)
+    if isinstance(v, list | tuple) and len(v) == ndim and all(_is_num(x) and 0 < x < 1 for x in v):
+        return tuple(float(x) for x in v)
+    raise ValueError(f"must be a number between 0 and 1 (exclusive) or a list of {ndim}, got {v!r}")
+
+
 def _is_positive_finite(v: object) -> bool:
     """> 0 and <= 2**63, so that ``size * scale`` stays a finite float (1e308 * 8 is inf)."""
     return _is_num(v) and 0 < v <= MAX_SCALE  # type: ignore[operator]
@@ -219,6 +228,8 @@ KINDS: dict[str, Check] = {
     "Pad2": _ints(0, lambda n: 2),
     "OptSizeAny": _optional(_size_any),
     "OptScale": _optional(_scale),
+    "OptRatio": _optional(_ratio),
+    "OptOutSize": _optional(_ints(1, lambda n: n)),  # FractionalMaxPool's output_size
     "IntList": _int_list,
     "DimList": _dim_list,
     "NormShape": _normalized_shape,

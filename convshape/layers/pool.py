@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+from typing import ClassVar
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import (
@@ -11,6 +12,8 @@ from convshape.layers.argtypes import (
     NonNegPad,
     NonZeroFloat,
     OptNonZeroInt,
+    OptOutSize,
+    OptRatio,
     OptSize,
     OutputSize,
     PosInt,
@@ -326,3 +329,95 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
 @register
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     ndim = 3
+
+
+# ------------------------------------------------------------------- fractional max pooling
+
+
+@dataclass(frozen=True)
+class _FractionalMaxPoolNd(_KeepsIndices, Layer):
+    """torch/nn/modules/pooling.py FractionalMaxPool2d/3d: the output size is ``output_size``,
+    or ``floor(input * output_ratio)`` per spatial dim; only where the windows fall is random.
+    aten FractionalMaxPool2d.cpp / 3d.cpp check ``out + kernel - 1 <= in`` (2d), ``< in``
+    (3d: one stricter); ``_random_samples`` is not a spec argument."""
+
+    takes_unbatched = True
+    kernel_size: Size
+    output_size: OptOutSize = None
+    output_ratio: OptRatio = None
+    return_indices: FalseOnly = False
+
+    _AXES: ClassVar[tuple[str, ...]] = ("height", "width")
+
+    def check(self) -> None:
+        if self.output_size is None and self.output_ratio is None:
+            raise ShapeError(
+                f"{self.type_name} requires specifying either an output size, or a pooling ratio"
+            )
+        if self.output_size is not None and self.output_ratio is not None:
+            raise ShapeError("only one of output_size and output_ratio may be specified")
+
+    def _sizes(self, shape: Shape) -> tuple[int, ...]:
+        n = self.ndim
+        if self.output_size is not None:
+            return ntuple(self.output_size, n)
+        ratios = (
+            self.output_ratio if isinstance(self.output_ratio, tuple) else (self.output_ratio,) * n
+        )
+        assert all(r is not None for r in ratios)
+        return tuple(int(size * float(r)) for size, r in zip(shape[-n:], ratios, strict=True))  # type: ignore[arg-type]
+
+    def output_shape(self, shape: Shape) -> Shape:
+        n, rank = self.ndim, len(shape)
+        # functional.py reads input.size(-n) (ratio), then input.size(-n - 1) (random samples)
+        wanted = n if self.output_size is None and rank < n else n + 1
+        if rank < wanted:
+            raise ShapeError(
+                f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], "
+                f"but got {-wanted})"
+            )
+        op = f"fractional_max_pool{n}d" + ("_out" if n == 3 else "")
+        if rank not in (n + 1, n + 2):
+            ranks = "3D or 4D" if n == 2 else "4D or 5D"
+            raise ShapeError(f"{op}(): Expected {ranks} tensor, but got: {fmt(shape)}")
+        outs = self._sizes(shape)
+        kernel = ntuple(self.kernel_size, n)
+        for axis, size, k, o in zip(self._AXES, shape[-n:], kernel, outs, strict=True):
+            if o + k - 1 > size or (n == 3 and o + k - 1 == size):
+                relation = "<=" if n == 2 else "<"
+                raise ShapeError(
+                    f"{op}(): pool {axis} {k} too large relative to input {axis} {size}",
+                    formula=[f"output + kernel_size - 1 {relation} input: {o} + {k} - 1 = "
+                             f"{o + k - 1}, input {size}"],
+                )  # fmt: skip
+        if min(outs) < 1:
+            raise ShapeError(
+                f"{self.type_name} gives an empty output {fmt((*shape[:-n], *outs))}",
+                formula=[f"output = floor(input * output_ratio) = {list(outs)}"],
+            )
+        return (*shape[:-n], *outs)
+
+    def explain(self, shape: Shape, out: Shape) -> list[str]:
+        n = self.ndim
+        if self.output_size is not None:
+            return [f"output size = output_size = {list(out[-n:])} (windows at random places)"]
+        return [
+            f"output = floor(input * output_ratio) = floor({list(shape[-n:])} * "
+            f"{self.output_ratio}) = {list(out[-n:])} (windows at random places)"
+        ]
+
+    def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
+        # the int64 indices, and functional.py's random samples: (N, C, ndim) in the input dtype
+        batch = shape[0] if len(shape) == self.ndim + 2 else 1
+        return INDEX * prod(out) + batch * shape[-self.ndim - 1] * self.ndim * at.itemsize
+
+
+@register
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    ndim = 2
+
+
+@register
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    ndim = 3
+    _AXES: ClassVar[tuple[str, ...]] = ("time", "height", "width")
