@@ -112,3 +112,21 @@ def test_batch_override_is_verified(tmp_path: Path) -> None:
     proc = run_cli("check", "--batch", "5", "--device", "meta", "-q", str(spec))
     assert proc.returncode == 0, proc.stderr
     assert "output [5, 4, 8, 8]" in proc.stdout and "verified on meta" in proc.stdout
+
+
+def test_random_layers_see_the_same_numbers_in_every_compared_run(tmp_path: Path) -> None:
+    """FractionalMaxPool draws its windows at random in eval too: the in-place check's second
+    run must draw the same, or every model with an in-place layer would be a mismatch."""
+    import torch
+
+    path = write(tmp_path, """
+        input: [2, 3, 16, 16]
+        layers:
+          - {type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+          - {type: ReLU, inplace: true}
+          - {type: FractionalMaxPool2d, kernel_size: 2, output_ratio: 0.7}
+    """)  # fmt: skip
+    state = torch.get_rng_state()
+    result = convshape.verify(convshape.load(path), device="cpu")
+    assert result.completed and result.errors == []
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's generator is left as it was
