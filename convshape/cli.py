@@ -206,7 +206,13 @@ def check(
         ),
     ] = None,
     train: Annotated[
-        bool, typer.Option("--train", help="--max-memory limits the training-step bound.")
+        bool,
+        typer.Option(
+            "--train",
+            help="Training mode: training's rules too (BatchNorm needs more than one value per "
+            "channel and eps > 0), the verifier runs model.train(), and --max-memory limits "
+            "the training-step bound.",
+        ),
     ] = False,
     max_params: Annotated[
         str | None, typer.Option(help="Fail above this many parameters, e.g. 25M.")

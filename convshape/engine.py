@@ -121,10 +121,11 @@ class Prediction:
 
 
 class _Walker:
-    def __init__(self, expects: bool = True) -> None:
+    def __init__(self, expects: bool = True, training: bool = False) -> None:
         self.done: list[tuple[int, Node]] = []  # (pre-order index, node), for partial reports
         self.entered = 0
         self.expects = expects
+        self.training = training
 
     def node(self, decl: Decl, shape: Shape, parent: str, depth: int) -> Node:
         path = f"{parent}.{decl.key}" if parent else decl.key
@@ -157,7 +158,7 @@ class _Walker:
         layer = make_for_input(cls, decl.args, shape)
         _weightswithin_int64(layer)
         try:
-            out = within_int64(forward_shape(layer, shape))
+            out = within_int64(forward_shape(layer, shape, self.training))
         except ShapeError as exc:
             hint = exc.hint or rank_hint(cls, shape)
             raise ShapeError(exc.message, formula=exc.formula, hint=hint) from None
@@ -356,7 +357,7 @@ def predict(spec: Spec) -> Prediction:
     """Every module's shapes, params and MACs; stops at the first impossible layer."""
     if spec.restart is not None:
         spec.restart()
-    walker = _Walker(spec.expects)
+    walker = _Walker(spec.expects, spec.training)
     try:
         within_int64(spec.input_shape, "input")
     except ShapeError as exc:

@@ -81,9 +81,13 @@ def mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.2f} MiB"
 
 
+def _mode(result: FileResult) -> str:
+    return " in training mode" if result.spec is not None and result.spec.training else ""
+
+
 def status(result: FileResult) -> str:
     if result.verified and not result.errors:
-        return f"verified on {result.device}"
+        return f"verified on {result.device}{_mode(result)}"
     if result.verification is None:
         return "predicted only (not verified)"
     return "verification failed"
@@ -143,6 +147,7 @@ def one_line(result: FileResult) -> str:
     t, prediction = result.totals, result.prediction
     assert t is not None and prediction is not None and prediction.output_shape is not None
     how = f"verified on {result.device}" if result.verified else "predicted"
+    how += _mode(result)
     warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
     shape = list(prediction.output_shape)
     return f"{result.file}: ok, output {shape}, {t.params:,} params, {t.macs:,} MACs, {how}{warned}"

@@ -76,6 +76,7 @@ def file_json(result: FileResult) -> dict[str, Any]:
         "ok": result.ok,
         "verified": result.verified,
         "device": result.device,
+        "mode": "train" if spec is not None and spec.training else "eval",
         "input_shape": list(spec.input_shape) if spec else None,
         "output_shape": list(prediction.output_shape)
         if prediction and prediction.output_shape

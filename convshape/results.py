@@ -105,6 +105,9 @@ def check_file(
             result.errors.append(exc)
             return result
         result.prediction = predict(result.spec)
+    if result.prediction.ok and train:  # training's rules too, at the batch it will run
+        result.spec = replace(result.spec, training=True)
+        result.prediction = predict(result.spec)
     if result.prediction.error is not None:
         result.errors.append(result.prediction.error)
         return result

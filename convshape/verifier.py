@@ -209,7 +209,8 @@ def verify(
         if model is None:
             with torch.device(device):
                 model = build(prediction).to(dtype)
-        model.eval()
+        training = prediction.spec.training  # check --train: the model in train()
+        model.train(training)
         for path, module in model.named_modules():
             if path:
                 handles.append(module.register_forward_pre_hook(recorder.pre(path)))
@@ -221,11 +222,13 @@ def verify(
             y = model(given)
         del given
         result.completed = True
-        result.live = live
+        result.live = None if training else live  # the inference peak is eval's
         for handle in handles:
             handle.remove()
         handles = []
         if device != "meta":
+            if training:  # aliasing does not depend on the mode; eval draws no dropout noise
+                y = _run(model.eval(), x, [], None)
             result.errors.extend(_values(model, x, y, result, prediction))
         del y
         if memory.untrainable is None:  # else training raises, as predicted: nothing to prove

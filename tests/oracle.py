@@ -22,14 +22,16 @@ from convshape.layers.base import forward_shape  # noqa: E402
 from convshape.verifier import composite_attention, flop_counter_mode  # noqa: E402
 
 
-def torch_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Any:
-    """(shape, params, flops) from real torch, or the exception it raised."""
+def torch_run(
+    type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...], training: bool = False
+) -> Any:
+    """(shape, params, flops) from real torch (eval, or train() mode), or what it raised."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             # a performance note, not a shape problem (aten/src/ATen/native/Convolution.cpp)
             warnings.filterwarnings("ignore", "Using padding='same' with even kernel lengths")
-            module = torch_class(REGISTRY[type_name])(**kwargs).eval()
+            module = torch_class(REGISTRY[type_name])(**kwargs).train(training)
             x = torch.randn(shape)
             with torch.no_grad(), composite_attention(), flop_counter_mode() as counter:
                 y = module(x)
@@ -39,20 +41,26 @@ def torch_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) ->
     return tuple(y.shape), params, counter.get_total_flops()
 
 
-def engine_run(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Any:
+def engine_run(
+    type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...], training: bool = False
+) -> Any:
     """(shape, params, macs) from the engine, or the ConvshapeError it raised."""
     cls = REGISTRY[type_name]
     try:
         layer = make(cls, {k: coerce(cls, k, v) for k, v in kwargs.items()})
-        out = forward_shape(layer, shape)
+        out = forward_shape(layer, shape, training)
     except ConvshapeError as exc:
         return exc
     return out, layer.num_params(), layer.macs(shape, out)
 
 
-def assert_agrees(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> None:
-    theirs = torch_run(type_name, kwargs, shape)
-    ours = engine_run(type_name, kwargs, shape)
+def assert_agrees(
+    type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...], training: bool = False
+) -> None:
+    """Same shape, params and FLOPs, or both fail; ``training``: torch in train() mode, the
+    engine with training's rules (the memory rules are checked on eval draws)."""
+    theirs = torch_run(type_name, kwargs, shape, training)
+    ours = engine_run(type_name, kwargs, shape, training)
     call = f"{type_name}(**{kwargs}) on {list(shape)}"
     if isinstance(theirs, BaseException) or 0 in theirs[0]:
         assert isinstance(ours, ConvshapeError), f"{call}: torch gave {theirs!r}, engine {ours}"
@@ -61,7 +69,8 @@ def assert_agrees(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]
     assert ours[0] == theirs[0], f"{call}: shape {ours[0]} != torch {theirs[0]}"
     assert ours[1] == theirs[1], f"{call}: params {ours[1]} != torch {theirs[1]}"
     assert 2 * ours[2] == theirs[2], f"{call}: 2*MACs {2 * ours[2]} != torch FLOPs {theirs[2]}"
-    assert_memory(type_name, kwargs, shape)
+    if not training:
+        assert_memory(type_name, kwargs, shape)
 
 
 MEMORY_SHARE = 4  # one draw in 4 (by a hash of the draw) also checks the memory rules

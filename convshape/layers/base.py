@@ -345,9 +345,16 @@ def too_small(axes: tuple[str, ...], outs: list[int], formulas: list[list[str]])
             raise ShapeError(f"output {AXIS_WORDS[axis]} would be {out}", formula=lines)
 
 
-def forward_shape(layer: Layer, shape: Shape) -> Shape:
-    """The layer's output shape; a zero-size dimension is refused (no model wants one)."""
+def forward_shape(layer: Layer, shape: Shape, training: bool = False) -> Shape:
+    """The layer's output shape; a zero-size dimension is refused (no model wants one). In
+    ``training`` mode, what only a training forward refuses is refused too."""
     out = layer.output_shape(shape)
+    reason = layer.training_error(shape) if training else None
+    if reason is not None:
+        raise ShapeError(
+            f"{reason} (in training mode)",
+            hint="eval mode (check without --train) accepts it; a training run does not",
+        )
     for i, size in enumerate(out):
         if size < 1:
             raise ShapeError(f"output dimension {i} would have size {size}: {fmt(out)}")

@@ -95,6 +95,7 @@ class Spec:
     unbatched: bool = False  # `input` has no batch dimension, on purpose
     allow: frozenset[str] = frozenset()  # warning codes allowed for the whole file
     expects: bool = True  # check `expect:` (off for a --batch re-run)
+    training: bool = False  # training mode's rules too (check --train)
     budgets: tuple[Budget, ...] = ()  # `budget:` limits, checked after the prediction
     # the layer budget counts a prediction's block expansions from the parse's count
     restart: Callable[[], None] | None = field(default=None, compare=False, repr=False)
