@@ -249,11 +249,18 @@ def part_verify(
         "cpu, 1x3x224x224": [*check, "cpu", "configs/resnet50.yaml"],
         "meta, 1x3x224x224": [*check, "meta", "configs/resnet50.yaml"],
         "meta, 64x3x2048x2048": [*check, "meta", str(big)],
+        "torch": [PY, "-c", "import torch"],  # in the same turns: the ratios' baseline
     }
     got = processes(cmds, env, repeat)
-    rows = [[k, ms(m.seconds), mib(m.rss)] for k, m in got.items()]
+    torch_s = got["torch"].seconds
+    rows = [
+        [k, ms(m.seconds), mib(m.rss), times(m.seconds, torch_s)]
+        for k, m in got.items()
+        if k != "torch"
+    ]
     lines = ["### 4. Verification of ResNet-50 (`convshape check --verify`, whole process)", ""]
-    lines += table(["Device, input", "Time", "Peak RSS"], rows)
+    lines += table(["Device, input", "Time", "Peak RSS", "vs `import torch`"], rows)
+    lines += ["", f"`import torch` in the same turns: {ms(torch_s)}."]
     return lines, got
 
 
@@ -271,6 +278,8 @@ def targets(
     check, torch_s = one["check"], one["torch"].seconds
     vs_torchinfo = one["torchinfo"].seconds / check.seconds
     big = verify["meta, 64x3x2048x2048"].rss
+    verify_torch = verify["torch"].seconds
+    meta, cpu = verify["meta, 1x3x224x224"].seconds, verify["cpu, 1x3x224x224"].seconds
     before_torch = f"< import torch ({ms(torch_s)})"
     checks = [
         ("formula-only `check` of resnet50, whole process", "< 300 ms", ms(check.seconds),
@@ -288,6 +297,10 @@ def targets(
         ("formula-only peak RSS", "< 60 MB", mib(check.rss), *under(check.rss, 60 * MB)),
         ("meta verification at 64x3x2048x2048, peak RSS", "< 1.5 GB", mib(big),
          *under(big, 1.5 * 2**30)),
+        ("`check --device meta` of resnet50 / `import torch`", "<= 1.3x",
+         f"{meta / verify_torch:.2f}x", *under(meta / verify_torch, 1.3)),
+        ("`check --device cpu` of resnet50 / `import torch`", "<= 1.5x",
+         f"{cpu / verify_torch:.2f}x", *under(cpu / verify_torch, 1.5)),
     ]  # fmt: skip
     rows = [
         [what, want, got, "met" if ok else "**missed**", by] for what, want, got, ok, by in checks
