@@ -80,6 +80,15 @@ class CalcFormat(StrEnum):
     JSON = "json"
 
 
+class Count(StrEnum):  # convshape.conventions.CONVENTIONS (a test checks they agree)
+    TORCHVISION = "torchvision"
+    FLOPCOUNTER = "flopcounter"
+    FVCORE = "fvcore"
+    PTFLOPS = "ptflops"
+    THOP = "thop"
+    TORCHINFO = "torchinfo"
+
+
 class DrawFormat(StrEnum):
     SVG = "svg"
     MERMAID = "mermaid"
@@ -229,6 +238,14 @@ def check(
     strict: Annotated[
         bool, typer.Option("--strict", help="Warnings fail the check too (exit 1).")
     ] = False,
+    count: Annotated[
+        Count | None,
+        typer.Option(
+            "--count",
+            help="Also report the total as this peer counts it (torchvision = convshape's "
+            "MACs; `convshape explain-count` shows every convention per layer).",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print problems and one line per file only.")
     ] = False,
@@ -269,6 +286,7 @@ def check(
                 optimizer=optimizer.value,
                 train=train,
                 limits=limits,
+                count=None if count is None else count.value,
             )
         results.append(result)
         if format is not Format.JSON:
@@ -526,6 +544,27 @@ def _checked(file: str, verify: bool = False, device: str = "cpu") -> Any:
             text = f"{file}: {text}"
         _err(render.safe(text))
     return result
+
+
+@app.command("explain-count")
+def explain_count_command(
+    file: Annotated[str, typer.Argument(help="A spec file (YAML).")],
+    depth: Annotated[
+        int | None, typer.Option(min=1, help="Rows at this depth (default: every layer).")
+    ] = None,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="Show rows where every convention agrees too.")
+    ] = False,
+) -> None:
+    """Every peer's count (torchvision, FlopCounterMode, fvcore, ptflops, thop, torchinfo) per
+    layer, by formula, and why they differ."""
+    from convshape import render
+    from convshape.conventions_explain import explain
+
+    result = _checked(file)
+    if result.prediction is None or not result.prediction.ok:
+        raise typer.Exit(1)
+    _out(render.safe(explain(result.prediction, depth, all_rows)))
 
 
 @app.command("export")

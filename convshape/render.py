@@ -102,10 +102,24 @@ def summary_lines(result: FileResult) -> list[str]:
         f"Total params: {t.params:,}  (trainable {t.trainable_params:,}, "
         f"non-trainable {t.non_trainable_params:,})",
         f"Total MACs: {t.macs:,}  FLOPs: {t.flops:,}",
+        *count_summary(result),
         *memory_summary(result),
         f"Input {shape_text(result.spec.input_shape if result.spec else None)} -> output "
         f"{shape_text(result.prediction.output_shape)}: {status(result)}",
     ]
+
+
+def count_summary(result: FileResult) -> list[str]:
+    """check --count: the total as that peer reports it (or why it cannot)."""
+    from convshape.conventions import CONVENTIONS
+
+    if result.count is not None:
+        conv = CONVENTIONS[result.count.convention]
+        per = " per sample" if conv.per_sample else ""
+        return [f"As {conv.name} counts: {result.count.total:,} {conv.unit}s{per} ({conv.rule})"]
+    if result.count_error is not None:
+        return [f"Not countable as asked: {result.count_error}"]
+    return []
 
 
 def memory_summary(result: FileResult) -> list[str]:

@@ -65,6 +65,25 @@ def row_json(
     return row
 
 
+def _count_json(result: FileResult) -> dict[str, Any]:
+    """``"count"`` only with check --count: that peer's total, unit and rule."""
+    if result.count is None and result.count_error is None:
+        return {}
+    if result.count is None:
+        return {"count": {"error": result.count_error}}
+    from convshape.conventions import CONVENTIONS
+
+    conv = CONVENTIONS[result.count.convention]
+    return {
+        "count": {
+            "convention": conv.name,
+            "unit": conv.unit,
+            "per_sample": conv.per_sample,
+            "total": result.count.total,
+        }
+    }
+
+
 def file_json(result: FileResult) -> dict[str, Any]:
     spec, prediction, t = result.spec, result.prediction, result.totals
     actual = result.verification.actual if result.verification else None
@@ -88,6 +107,7 @@ def file_json(result: FileResult) -> dict[str, Any]:
         "param_bytes": None if t is None else t.param_bytes,
         "activation_bytes": None if t is None else t.activation_bytes,
         "memory": None if result.memory is None else result.memory.as_json(),
+        **_count_json(result),
         "layers": [row_json(n, actual, saved, fields) for n in result.rows],
         "errors": [error_json(e, result.file) for e in result.errors],
         "warnings": [error_json(w, result.file) for w in result.warnings],

@@ -10,6 +10,8 @@ from math import prod
 from typing import TYPE_CHECKING
 
 from convshape.budget import check as check_budgets
+from convshape.conventions import Counted
+from convshape.conventions import count as count_as
 from convshape.engine import MAX_NUMEL, Node, Prediction, Totals, predict
 from convshape.errors import ConvshapeError, UsageError
 from convshape.footprint import Memory, footprint
@@ -35,6 +37,8 @@ class FileResult:
     device: str | None = None
     strict: bool = False  # warnings count as failures
     memory: Memory | None = None  # set when the prediction succeeded
+    count: Counted | None = None  # check --count: the total as that peer counts it
+    count_error: str | None = None  # why that peer's count is not defined for this model
 
     @property
     def ok(self) -> bool:
@@ -88,6 +92,7 @@ def check_file(
     optimizer: str = "adam",
     train: bool = False,
     limits: tuple[Budget, ...] = (),
+    count: str | None = None,
 ) -> FileResult:
     """``limits``: budgets from the command line, checked with the spec's own ``budget:``;
     ``max_memory`` (with ``train``) is one more, on the inference or training figure."""
@@ -113,6 +118,11 @@ def check_file(
         return result
     result.warnings = lint(result.prediction)
     result.memory = footprint(result.prediction, dtype, optimizer, device)
+    if count is not None:
+        try:
+            result.count = count_as(result.prediction, count)
+        except ConvshapeError as exc:
+            result.count_error = exc.message
     budgets = [*result.spec.budgets, *limits]
     if max_memory is not None:
         figure = "training_peak_bound_bytes" if train else "inference_bytes"
