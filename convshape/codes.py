@@ -15,6 +15,7 @@ CODES = {
     "CS103": "Dropout right before BatchNorm",
     "CS104": "a stride larger than the kernel skips input positions",
     "CS105": "pooling or conv drops border positions by floor division",
+    "CS106": "an empty tensor: a dimension of size 0",
 }
 
 

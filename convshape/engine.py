@@ -158,7 +158,7 @@ class _Walker:
         layer = make_for_input(cls, decl.args, shape)
         _weightswithin_int64(layer)
         try:
-            out = within_int64(forward_shape(layer, shape, self.training))
+            out = within_int64(forward_shape(layer, shape, self.training, empty=True))
         except ShapeError as exc:
             hint = exc.hint or rank_hint(cls, shape)
             raise ShapeError(exc.message, formula=exc.formula, hint=hint) from None

@@ -169,12 +169,38 @@ def _dropped_border(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
                 break
 
 
+def _empty(p: Prediction) -> Iterator[tuple[Node | None, str, str]]:
+    """The spec's input, or the first module whose output, has a dimension of size 0."""
+    if p.root is None:
+        return
+    if 0 in p.spec.input_shape:
+        shape = p.spec.input_shape
+        yield (
+            None,
+            f"the input {fmt(shape)} is empty (a dimension of size 0): every layer runs on nothing",
+            "give every dimension a size of at least 1",
+        )
+        return
+    for leaf in p.root.leaves():
+        if 0 in leaf.output_shape:
+            dim = leaf.output_shape.index(0)
+            yield (
+                leaf,
+                f"{leaf.type_name} gives an empty tensor {fmt(leaf.output_shape)} (dimension "
+                f"{dim} has size 0) from {fmt(leaf.input_shape)}: torch runs on, with nothing",
+                "check this layer's sizes (output_size 0, a negative padding as large as the "
+                "dimension, a scale that floors to 0)",
+            )
+            return
+
+
 _CHECKS = {
     "CS101": _unbatched,
     "CS102": _forgotten_flatten,
     "CS103": _dropout_before_norm,
     "CS104": _skipping_stride,
     "CS105": _dropped_border,
+    "CS106": _empty,
 }
 RULES: dict[str, Rule] = {code: Rule(code, CODES[code], check) for code, check in _CHECKS.items()}
 

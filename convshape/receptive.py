@@ -225,6 +225,8 @@ def receptive_fields(prediction: Prediction) -> dict[str, Field | None]:
 
     def walk(node: Node, state: State | None) -> State | None:
         decl = node.decl
+        if 0 in node.output_shape:
+            state = None  # an empty tensor: no unit to see anything (warning CS106)
         if node.layer is not None:
             state = _leaf(node.layer, state, node.input_shape, node.output_shape) if state else None
         elif isinstance(decl, MergeDecl):

@@ -90,8 +90,8 @@ def _const(fragment: Fragment) -> Callable[[int], Fragment]:
 
 
 def _output_size(ndim: int) -> Fragment:
-    item = {"anyOf": [_int(1), {"type": "null"}]} if ndim > 1 else _int(1)
-    return {"anyOf": [_int(1), _list(item, ndim)]}
+    item = {"anyOf": [_int(0), {"type": "null"}]} if ndim > 1 else _int(0)
+    return {"anyOf": [_int(0), _list(item, ndim)]}
 
 
 def _positive_or_list(item: Fragment) -> Fragment:
@@ -143,7 +143,7 @@ KIND_SCHEMAS: dict[str, Kind] = {  # one per kinds.KINDS entry, each mirroring i
     "PadSpec": Kind(
         "an int or a list of {n2} ints (left, right, ...)", _ints(None, lambda n: 2 * n)
     ),
-    "OutputSize": Kind("a positive int or a list of {n} positive ints (or nulls)", _output_size),
+    "OutputSize": Kind("an int >= 0 or a list of {n} of them (or nulls)", _output_size),
     "OutSize2": Kind("a positive int or a list of 2", _ints(1, lambda n: 2)),
     "Size2": Kind("a positive int or a list of 2", _ints(1, lambda n: 2)),
     "Pad2": Kind("an int >= 0 or a list of 2", _ints(0, lambda n: 2)),

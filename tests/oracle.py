@@ -1,8 +1,8 @@
 """torch as the oracle: run a layer config through the engine and through torch, compare.
 
 ``assert_agrees(type_name, kwargs, shape)`` is the one assertion every property test uses:
-the engine gives torch's exact output shape and parameter count, or both fail. A torch output
-with a zero-size dimension counts as a failure: convshape refuses those by design.
+the engine gives torch's exact output shape and parameter count, or both fail; empty tensors
+(a zero-size dimension, in the input or the output) included.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def engine_run(
     cls = REGISTRY[type_name]
     try:
         layer = make(cls, {k: coerce(cls, k, v) for k, v in kwargs.items()})
-        out = forward_shape(layer, shape, training)
+        out = forward_shape(layer, shape, training, empty=True)
     except ConvshapeError as exc:
         return exc
     return out, layer.num_params(), layer.macs(shape, out)
@@ -62,14 +62,18 @@ def assert_agrees(
     theirs = torch_run(type_name, kwargs, shape, training)
     ours = engine_run(type_name, kwargs, shape, training)
     call = f"{type_name}(**{kwargs}) on {list(shape)}"
-    if isinstance(theirs, BaseException) or 0 in theirs[0]:
+    if isinstance(theirs, BaseException):
         assert isinstance(ours, ConvshapeError), f"{call}: torch gave {theirs!r}, engine {ours}"
+        return
+    if type_name.startswith("ConvTranspose") and 0 in theirs[0] and isinstance(ours, Exception):
+        # kept difference: an output size of 0 is an empty tensor from some CPU kernels and an
+        # error from the others and meta; the engine refuses it (README, Layers)
         return
     assert not isinstance(ours, ConvshapeError), f"{call}: torch gave {theirs}, engine:\n{ours}"
     assert ours[0] == theirs[0], f"{call}: shape {ours[0]} != torch {theirs[0]}"
     assert ours[1] == theirs[1], f"{call}: params {ours[1]} != torch {theirs[1]}"
     assert 2 * ours[2] == theirs[2], f"{call}: 2*MACs {2 * ours[2]} != torch FLOPs {theirs[2]}"
-    if not training:
+    if not training and 0 not in shape and 0 not in ours[0]:  # empty tensors: not modelled
         assert_memory(type_name, kwargs, shape)
 
 

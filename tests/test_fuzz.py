@@ -80,6 +80,7 @@ def _optional(kind: Kind) -> Kind:
 PLAUSIBLE: dict[str, Kind] = {
     "int": _just(st.integers(-3, 3)),
     "PosInt": _just(st.integers(1, 8)),
+    "NonNegInt": _just(st.integers(0, 8)),
     "float": _just(st.floats(-2, 2)),
     "PosFloat": _just(st.floats(1e-6, 2)),
     "OptFloat": _optional(_just(st.floats(-2, 2))),
@@ -181,7 +182,7 @@ def layer_list(
 def specs(draw: st.DrawFn, hostile: bool) -> dict[str, Any]:
     """A spec dict; when ``hostile``, a rudeness from 0 (all plausible) to 3 is drawn first."""
     rudeness = draw(st.integers(0, 3)) if hostile else 0
-    shape = st.lists(st.integers(1, 12), min_size=2, max_size=5)
+    shape = st.lists(st.integers(0, 12), min_size=2, max_size=5)  # 0: empty tensors
     spec: dict[str, Any] = {}
     if draw(st.booleans()):
         spec["vars"] = {"w": draw(HOSTILE if rudeness else st.integers(1, 6))}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from math import prod
 
 from convshape.errors import ShapeError
-from convshape.layers.argtypes import GeluApprox, PosInt, Probability
+from convshape.layers.argtypes import GeluApprox, NonNegInt, Probability
 from convshape.layers.base import Device, Layer, Saves, Shape, Strides, fmt, register, wrap_dim
 
 FLOAT_MAX = 3.4028234663852886e38  # float32 max: Softshrink's upper bound for lambd
@@ -226,7 +226,7 @@ class Hardtanh(_Act):
 @register
 @dataclass(frozen=True)
 class PReLU(_Act):
-    num_parameters: PosInt = 1
+    num_parameters: NonNegInt = 1  # 0 fits a channel dim of 0
     init: float = 0.25
 
     def output_shape(self, shape: Shape) -> Shape:

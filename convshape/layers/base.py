@@ -125,6 +125,11 @@ class Layer:
         """Why a training-mode forward raises on this input (eval does not), or None."""
         return None
 
+    def empty_error(self, shape: Shape) -> str | None:
+        """Why torch raises on this input with a dimension of size 0 (which
+        :meth:`output_shape` accepted), or None: most layers take empty tensors."""
+        return None
+
     def temporaries(self, shape: Shape, out: Shape, strides: Strides, at: Device) -> int:
         """Bytes of the temporaries alive at the peak of one eval forward, besides the input
         and the output."""
@@ -268,21 +273,32 @@ def fmt(shape: Shape | list[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def split_batch(shape: Shape, ndim: int, op: str) -> tuple[int, int, Shape]:
-    """(N, C, spatial) of a batched ``(N, C, *s)`` or unbatched ``(C, *s)`` input (N=0)."""
+def split_batch(shape: Shape, ndim: int, op: str) -> tuple[int | None, int, Shape]:
+    """(N, C, spatial) of a batched ``(N, C, *s)`` or unbatched ``(C, *s)`` input (N None; a
+    batch may be 0)."""
     if len(shape) == ndim + 2:
         return shape[0], shape[1], shape[2:]
     if len(shape) == ndim + 1:
-        return 0, shape[0], shape[1:]
+        return None, shape[0], shape[1:]
     raise ShapeError(
         f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {op}, "
         f"but got input of size: {fmt(shape)}"
     )
 
 
-def join_batch(batch: int, channels: int, spatial: Shape | list[int]) -> Shape:
+def first_empty(shape: Shape, start: int) -> int | None:
+    """The first dimension from ``start`` on whose size is 0, or None."""
+    return next((i for i in range(start, len(shape)) if shape[i] == 0), None)
+
+
+def non_batch(shape: Shape, ndim: int) -> int:
+    """Where an N-d family's non-batch dims start: 1 for ``(N, C, *s)``, 0 for ``(C, *s)``."""
+    return 1 if len(shape) == ndim + 2 else 0
+
+
+def join_batch(batch: int | None, channels: int, spatial: Shape | list[int]) -> Shape:
     """Inverse of :func:`split_batch`."""
-    return (batch, channels, *spatial) if batch else (channels, *spatial)
+    return (channels, *spatial) if batch is None else (batch, channels, *spatial)
 
 
 def channel_dim(shape: Shape, ndim: int) -> int | None:
@@ -323,7 +339,7 @@ def broadcast_shape(a: Shape, b: Shape) -> Shape:
                 f"non-singleton dimension {dim}",
                 formula=[f"{fmt(a)} with {fmt(b)}: sizes align from the right"],
             )
-        out.append(max(x, y))
+        out.append(y if x == 1 else x)  # 1 against 0 broadcasts to 0
     return tuple(reversed(out))
 
 
@@ -345,10 +361,14 @@ def too_small(axes: tuple[str, ...], outs: list[int], formulas: list[list[str]])
             raise ShapeError(f"output {AXIS_WORDS[axis]} would be {out}", formula=lines)
 
 
-def forward_shape(layer: Layer, shape: Shape, training: bool = False) -> Shape:
-    """The layer's output shape; a zero-size dimension is refused (no model wants one). In
-    ``training`` mode, what only a training forward refuses is refused too."""
+def forward_shape(layer: Layer, shape: Shape, training: bool = False, empty: bool = False) -> Shape:
+    """The layer's output shape. A zero-size dimension is refused unless ``empty`` (the
+    engine takes torch's empty tensors and warns, CS106; ``sizes`` looks for inputs that give
+    real outputs). In ``training`` mode, what only a training forward refuses is refused too."""
     out = layer.output_shape(shape)
+    refused = layer.empty_error(shape) if 0 in shape else None
+    if refused is not None:
+        raise ShapeError(refused, hint="an empty tensor comes from a dimension of size 0 upstream")
     reason = layer.training_error(shape) if training else None
     if reason is not None:
         raise ShapeError(
@@ -356,6 +376,6 @@ def forward_shape(layer: Layer, shape: Shape, training: bool = False) -> Shape:
             hint="eval mode (check without --train) accepts it; a training run does not",
         )
     for i, size in enumerate(out):
-        if size < 1:
+        if size < 1 and not (empty and size == 0):
             raise ShapeError(f"output dimension {i} would have size {size}: {fmt(out)}")
     return out

@@ -15,6 +15,7 @@ from convshape.layers.base import (
     Shape,
     Strides,
     channel_dim,
+    first_empty,
     fit_hint,
     fmt,
     join_batch,
@@ -30,6 +31,18 @@ from convshape.layers.formulas import (
     transpose_out,
     transpose_text,
 )
+from convshape.layers.pad import padding_empty_error
+
+
+def spatial_empty_error(shape: Shape, ndim: int) -> str | None:
+    """aten Convolution.cpp: a batch or channel count of 0 gives an empty output; an empty
+    spatial dim is refused (shown as the kernel sees it: batched, 1-d as ``(N, C, 1, L)``)."""
+    if first_empty(shape, len(shape) - ndim) is None:
+        return None
+    seen = shape if len(shape) == ndim + 2 else (1, *shape)
+    if ndim == 1:
+        seen = (*seen[:-1], 1, seen[-1])
+    return f"Only zero batch or zero channel inputs are supported, but got input shape: {fmt(seen)}"
 
 
 def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
@@ -129,6 +142,11 @@ class _ConvNd(_InfersInChannels):
                         "Padding value causes wrapping around more than once: "
                         f"padding ({lo}, {hi}) on a dim of size {size}"
                     )
+
+    def empty_error(self, shape: Shape) -> str | None:
+        if self.padding_mode != "zeros":  # F.pad first: ReflectionPad.cpp and friends
+            return padding_empty_error(shape, self.ndim)
+        return spatial_empty_error(shape, self.ndim)
 
     def output_shape(self, shape: Shape) -> Shape:
         op = f"conv{self.ndim}d"
@@ -293,12 +311,15 @@ class _ConvTransposeNd(_InfersInChannels):
             )
         ]
 
+    def empty_error(self, shape: Shape) -> str | None:
+        return spatial_empty_error(shape, self.ndim)
+
     def output_shape(self, shape: Shape) -> Shape:
         batch, channels, spatial = split_batch(shape, self.ndim, f"conv_transpose{self.ndim}d")
         ks = ntuple(self.kernel_size, self.ndim)
         weight = [self.in_channels, self.out_channels // self.groups, *ks]
         if channels != self.in_channels:
-            batched = shape if batch else (1, *shape)
+            batched = shape if batch is not None else (1, *shape)
             raise ShapeError(
                 f"expected input with {self.in_channels} channels, but got {channels} channels",
                 formula=[
@@ -313,8 +334,8 @@ class _ConvTransposeNd(_InfersInChannels):
             transpose_text(a, size, *p)
             for a, size, *p in zip(AXES[self.ndim], spatial, *self._params(), strict=True)
         ]
-        try:
-            too_small(AXES[self.ndim], outs, texts)
+        try:  # an output size of 0: some CPU kernels (grouped, no bias) return an empty tensor,
+            too_small(AXES[self.ndim], outs, texts)  # the others and meta raise: refused
         except ShapeError as exc:
             raise ShapeError(
                 exc.message + " (torch returns an empty tensor or raises, depending on backend)",

@@ -17,8 +17,10 @@ from convshape.layers.base import (
     Device,
     KeepsNothing,
     Shape,
+    first_empty,
     fmt,
     join_batch,
+    non_batch,
     ntuple,
     register,
     split_batch,
@@ -88,6 +90,14 @@ class Fold(KeepsNothing):
     def _pairs(self) -> Pairs:
         return _pairs(self.kernel_size, self.dilation, self.padding, self.stride)
 
+    def empty_error(self, shape: Shape) -> str | None:
+        if first_empty(shape, non_batch(shape, 1)) is None:  # col2im_shape_check
+            return None
+        return (
+            "Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and "
+            f"non-zero dimensions for input, but got: {fmt(shape)}"
+        )
+
     def output_shape(self, shape: Shape) -> Shape:
         # im2col_shape_check.h col2im_shape_check, in its order
         batch, channels, (length,) = split_batch(shape, 1, "Fold")
@@ -142,6 +152,14 @@ class Unfold(KeepsNothing):
 
     def _pairs(self) -> Pairs:
         return _pairs(self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def empty_error(self, shape: Shape) -> str | None:
+        if first_empty(shape, non_batch(shape, 2)) is None:  # im2col_shape_check
+            return None
+        return (
+            "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero "
+            f"dimensions for input, but got: {fmt(shape)}"
+        )
 
     def output_shape(self, shape: Shape) -> Shape:
         # im2col_shape_check.h im2col_shape_check: (C, H, W) or (N, C, H, W)

@@ -133,18 +133,19 @@ def _conv_padding(v: Any, ndim: int) -> Any:
 
 
 def _output_size(v: Any, ndim: int) -> Any:
-    """Adaptive pooling: an int, or a list of ndim positive ints or nulls (nulls 2-d and 3-d
-    only: torch's 1-d functions take ints only, ``[3]`` included)."""
-    if _is_int(v) and v >= 1:
+    """Adaptive pooling: an int >= 0, or a list of ndim of them or nulls (nulls 2-d and 3-d
+    only: torch's 1-d functions take ints only, ``[3]`` included). 0 gives an empty tensor, as
+    torch does (warning CS106)."""
+    if _is_int(v) and v >= 0:
         return int(v)
     if (
         isinstance(v, list | tuple)
         and len(v) == ndim
-        and all((x is None and ndim > 1) or (_is_int(x) and x >= 1) for x in v)
+        and all((x is None and ndim > 1) or (_is_int(x) and x >= 0) for x in v)
     ):
         return tuple(v)
     nulls = " or nulls" if ndim > 1 else ""
-    raise ValueError(f"must be a positive int or a list of {ndim} positive ints{nulls}, got {v!r}")
+    raise ValueError(f"must be an int >= 0 or a list of {ndim} ints >= 0{nulls}, got {v!r}")
 
 
 def _int_list(v: Any, ndim: int) -> tuple[int, ...]:

@@ -127,6 +127,8 @@ class _BatchNorm(_PerChannel):
             raise ShapeError(f"batch_norm eps must be non-negative, but got {self.eps}")
         if batch_stats and self.eps == 0:
             raise ShapeError(f"batch_norm eps must be positive during training, but got {self.eps}")
+        if prod(shape) == 0:  # Normalization.cpp _batch_norm_impl_index: empty in, empty out
+            return shape
         self._check_channels(shape[1])
         return shape
 
@@ -207,6 +209,12 @@ class _InstanceNorm(_PerChannel):
     @classmethod
     def infer(cls, shape: Shape) -> int | None:
         return channel_dim(shape, cls.ndim)
+
+    def empty_error(self, shape: Shape) -> str | None:
+        # Normalization.cpp instance_norm repeats the weight N times, then reads element 0
+        if self.affine and len(shape) == self.ndim + 2 and shape[0] == 0:
+            return "select(): index 0 out of range for tensor of size [0] at dimension 0"
+        return None
 
     def output_shape(self, shape: Shape) -> Shape:
         n = self.ndim
@@ -549,6 +557,11 @@ class CrossMapLRN2d(Layer):
         if len(shape) != 4:
             raise ShapeError(f"CrossMapLRN2d: Expected input to be 4D, got {len(shape)}D instead.")
         return shape
+
+    def empty_error(self, shape: Shape) -> str | None:
+        if shape[1] == 0:  # torch/nn/_functions.py: scale.select(1, 0)
+            return f"select(): index 0 out of range for tensor of size {fmt(shape)} at dimension 1"
+        return None
 
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool

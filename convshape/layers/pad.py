@@ -22,7 +22,9 @@ from convshape.layers.base import (
     Shape,
     Strides,
     dim_formula,
+    first_empty,
     fmt,
+    non_batch,
     ntuple,
     register,
     split_batch,
@@ -100,11 +102,14 @@ class _PadNd(Layer):
         self._check_pads(shape)
         lead, spatial = shape[: len(shape) - self.ndim], shape[len(shape) - self.ndim :]
         outs = [size + lo + hi for size, (lo, hi) in zip(spatial, self._pairs(), strict=True)]
-        # 1-d reflect/replicate need out >= 1; 2-d/3-d raise only if *every* out < 1 and return
-        # an empty tensor otherwise (ReflectionPad.cpp, ReplicationPadding.cpp); constant and
-        # circular allow 0. convshape refuses any size < 1, so one rule covers them all.
-        too_small(AXES[self.ndim], outs, self._texts(spatial))
+        self._check_outs(outs, spatial)
         return (*lead, *outs)
+
+    def _check_outs(self, outs: list[int], spatial: Shape) -> None:
+        """Constant and circular padding give an empty tensor for a size of 0 (warning CS106);
+        below 0 is refused."""
+        if min(outs) < 0:
+            too_small(AXES[self.ndim], outs, self._texts(spatial))
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         axes = AXES[self.ndim]
@@ -186,7 +191,30 @@ class ConstantPad3d(_ConstantPadNd):
     ndim = 3
 
 
+def padding_empty_error(shape: Shape, ndim: int) -> str | None:
+    """ReflectionPad.cpp / ReplicationPadding.cpp: only the batch may be empty."""
+    if first_empty(shape, non_batch(shape, ndim)) is None:
+        return None
+    return (
+        f"Expected {ndim + 1}D or {ndim + 2}D (batch mode) tensor with possibly 0 batch size and "
+        f"other non-zero dimensions for input, but got: {fmt(shape)}"
+    )
+
+
+def _check_sides(layer: _PadNd, outs: list[int], spatial: Shape) -> None:
+    """ReflectionPad.cpp / ReplicationPadding.cpp: 1-d needs an output width >= 1; 2-d and 3-d
+    raise only when *every* output size is below 1, and give an empty tensor otherwise."""
+    if min(outs) < 0 or ((layer.ndim == 1 or max(outs) < 1) and min(outs) < 1):
+        too_small(AXES[layer.ndim], outs, layer._texts(spatial))
+
+
 class _ReflectionPadNd(_PadNd):
+    def empty_error(self, shape: Shape) -> str | None:
+        return padding_empty_error(shape, self.ndim)
+
+    def _check_outs(self, outs: list[int], spatial: Shape) -> None:
+        _check_sides(self, outs, spatial)
+
     def _check_pads(self, shape: Shape) -> None:
         # aten/src/ATen/native/ReflectionPad.cpp: each pad < its dim (negatives always pass),
         # checked W first, then H, then D
@@ -222,6 +250,12 @@ class ReflectionPad3d(_ReflectionPadNd):
 
 class _ReplicationPadNd(_PadNd):
     """aten/src/ATen/native/ReplicationPadding.cpp: no limit on the pads, only on the output."""
+
+    def empty_error(self, shape: Shape) -> str | None:
+        return padding_empty_error(shape, self.ndim)
+
+    def _check_outs(self, outs: list[int], spatial: Shape) -> None:
+        _check_sides(self, outs, spatial)
 
 
 @register

@@ -26,7 +26,9 @@ from convshape.layers.base import (
     Saves,
     Shape,
     Strides,
+    first_empty,
     fmt,
+    non_batch,
     ntuple,
     register,
     too_small,
@@ -83,6 +85,33 @@ class _PoolNd(Layer):
         if min(outs) < 1:
             too_small(AXES[self.ndim], outs, self._texts(spatial))
         return (*shape[: -self.ndim], *outs)
+
+    def empty_error(self, shape: Shape) -> str | None:
+        """Pool.h pool2d_shape_check / pool3d_shape_check: only the batch may be empty (1-d
+        avg and LP pooling run the 2-d kernel on ``(N, C, 1, L)``)."""
+        if first_empty(shape, non_batch(shape, self.ndim)) is None:
+            return None
+        name = self.type_name
+        if self.ndim == 3:
+            op = (
+                "max_pool3d_with_indices_out_cpu_template"
+                if name.startswith("Max")
+                else "avg_pool3d"
+            )
+            return (
+                f"{op}(): Expected input's non-batch dimensions to have positive length, but "
+                f"input has a shape of {fmt(shape)} and non-batch dimension 0 has length zero!"
+            )
+        if name == "MaxPool1d":
+            return (
+                "max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch "
+                f"size for input, but got:{fmt(shape)}"
+            )
+        seen = (*shape[:-1], 1, shape[-1]) if self.ndim == 1 else shape
+        return (
+            "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, "
+            f"but got:{fmt(seen)}"
+        )
 
     def _texts(self, spatial: Shape) -> list[list[str]]:
         return [
@@ -278,6 +307,27 @@ class _AdaptivePoolNd(Layer):
             _check_rank(shape, self.ndim, type(self).__name__)
         return (*shape[: -self.ndim], *out)
 
+    def empty_error(self, shape: Shape) -> str | None:
+        """aten AdaptiveAveragePooling.cpp / AdaptiveMaxPooling*.cpp: max pooling and 3-d
+        averaging refuse any empty non-batch dim, 1-d/2-d averaging an empty spatial dim (1-d
+        runs on ``(N, C, 1, L)``); an all-ones average is a mean, which takes anything."""
+        out = self._resolve(shape)
+        average = type(self).__name__.startswith("AdaptiveAvg")
+        if average and (self.mean_shortcut or self.ndim == 1) and all(o == 1 for o in out):
+            return None  # 1-d runs the 2-d kernel, whose all-ones output is a mean
+        seen = (*shape[:-1], 1, shape[-1]) if self.ndim == 1 and average else shape
+        # 1-d/2-d averaging checks the two spatial dims only; the rest every non-batch dim
+        start = len(seen) - 2 if average and self.ndim < 3 else non_batch(seen, self.ndim)
+        empty = first_empty(seen, start)
+        if empty is None:
+            return None
+        n = 2 if average and self.ndim == 1 else self.ndim
+        op = f"adaptive_{'avg' if average else 'max'}_pool{n}d"
+        return (
+            f"{op}(): Expected input to have non-zero size for non-batch dimensions, but input "
+            f"has sizes {fmt(seen)} with dimension {empty} being empty"
+        )
+
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
     ) -> Saves:
@@ -390,12 +440,17 @@ class _FractionalMaxPoolNd(_KeepsIndices, Layer):
                     formula=[f"output + kernel_size - 1 {relation} input: {o} + {k} - 1 = "
                              f"{o + k - 1}, input {size}"],
                 )  # fmt: skip
-        if min(outs) < 1:
-            raise ShapeError(
-                f"{self.type_name} gives an empty output {fmt((*shape[:-n], *outs))}",
-                formula=[f"output = floor(input * output_ratio) = {list(outs)}"],
-            )
-        return (*shape[:-n], *outs)
+        return (*shape[:-n], *outs)  # an output size of 0 is an empty tensor (warning CS106)
+
+    def empty_error(self, shape: Shape) -> str | None:
+        empty = first_empty(shape, 1)  # FractionalMaxPool2d.cpp: dims 1.., batched or not
+        if empty is None:
+            return None
+        op = f"fractional_max_pool{self.ndim}d" + ("_out" if self.ndim == 3 else "")
+        return (
+            f"{op}(): Expected input to have non-zero size for non-batch dimensions, but "
+            f"got{fmt(shape)} with dimension {empty} being empty."
+        )
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:
         n = self.ndim

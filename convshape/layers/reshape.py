@@ -257,6 +257,8 @@ class PixelUnshuffle(KeepsNothing):
     def output_shape(self, shape: Shape) -> Shape:
         # PixelShuffle.cpp: (*, C, H, W) -> (*, C*r^2, H/r, W/r); H, then W, must divide
         lead, c, h, w = _chw(shape, "pixel_unshuffle")
+        if prod(shape) == 0:  # pixel_unshuffle: an empty input is returned as it is (a clone)
+            return shape
         r = self.downscale_factor
         for axis, word, size in (("H", "height", h), ("W", "width", w)):
             if size % r:

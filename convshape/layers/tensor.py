@@ -102,6 +102,11 @@ class Reshape(Reshapes):
             raise ShapeError("Reshape keeps the batch dimension: it needs an input of rank >= 1")
         have = prod(shape[1:])
         known = prod([s for s in self.shape if s != -1])
+        if -1 in self.shape and prod(shape) == 0 and shape[0] * known == 0:
+            raise ShapeError(
+                f"cannot reshape tensor of 0 elements into shape {[shape[0], *self.shape]} "
+                "because the unspecified dimension size -1 can be any value and is ambiguous"
+            )
         if -1 in self.shape:
             if have % known:
                 raise ShapeError(

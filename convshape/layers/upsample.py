@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from math import floor
+from math import floor, prod
 
 from convshape.errors import ShapeError, SpecError
 from convshape.layers.argtypes import OptBool, OptScale, OptSizeAny, UpsampleMode
@@ -107,8 +107,36 @@ class _Interpolate(KeepsNothing):
         self._check_rank(shape)
         axes = AXES[dim]
         outs = self._outs(shape[2:])
-        too_small(axes, outs, self._texts(shape[2:]))
+        if self._mode() != "area" or min(outs) < 0:  # area is adaptive pooling: 0 is empty
+            too_small(axes, outs, self._texts(shape[2:]))
         return (shape[0], shape[1], *outs)
+
+    def empty_error(self, shape: Shape) -> str | None:
+        """UpSample.h upsample_*_common_check: every spatial size in and out > 0, then no
+        empty non-batch dim (a batch of 0 is fine)."""
+        spatial, outs = shape[2:], self._outs(shape[2:])
+        if self._mode() == "area":  # AdaptiveAveragePooling*.cpp: spatial sizes > 0
+            if 0 in spatial:
+                n = len(spatial)
+                return (
+                    f"adaptive_avg_pool{max(n, 2)}d(): Expected input to have non-zero size for "
+                    f"non-batch dimensions, but input has sizes {fmt(shape)}"
+                )
+            return None
+        if 0 in spatial:
+            axes = AXES[len(spatial)]
+            sizes_in = ", ".join(f"{a}: {n}" for a, n in zip(axes, spatial, strict=True))
+            sizes_out = ", ".join(f"{a}: {n}" for a, n in zip(axes, outs, strict=True))
+            return (
+                "Input and output sizes should be greater than 0, but got input "
+                f"({sizes_in}) output ({sizes_out})"
+            )
+        if prod(shape[1:]) == 0:
+            rank = len(shape)
+            return (
+                f"Non-empty {rank}D data tensor expected but got a tensor with sizes {fmt(shape)}"
+            )
+        return None
 
     def _check_rank(self, shape: Shape) -> None:
         mode, ranks = self._mode(), MODE_RANKS[self._mode()]

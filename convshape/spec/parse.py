@@ -119,9 +119,9 @@ class Parser:
 
     def _input(self, value: Any, loc: Location) -> tuple[int, ...]:
         ok = isinstance(value, list) and value
-        if not ok or not all(type(d) is int and d >= 1 for d in value):
+        if not ok or not all(type(d) is int and d >= 0 for d in value):
             raise fail(
-                f"'input' must be a list of positive ints, batch first, e.g. [1, 3, 224, 224]; "
+                f"'input' must be a list of ints >= 0, batch first, e.g. [1, 3, 224, 224]; "
                 f"got {value!r}",
                 loc,
             )
