@@ -260,13 +260,7 @@ def check(
     limits = _limits({"params": max_params, "macs": max_macs})
     do_verify = _want_verify(verify)
     if do_verify:
-        with _progress("importing torch ..."):
-            try:
-                from convshape.verifier import check_device
-
-                check_device(device.value)
-            except ConvshapeError as exc:
-                raise _usage_error(exc.render()) from None
+        _torch_on(device)
     files = _expand(files)
     results = []
     for i, path in enumerate(files, 1):
@@ -298,6 +292,18 @@ def check(
     if any(r.usage_error for r in results):
         raise typer.Exit(2)
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+def _torch_on(device: Device) -> None:
+    """Import torch (with a progress note on a terminal) and check ``device``; a device that
+    is not there is a usage error."""
+    with _progress("importing torch ..."):
+        try:
+            from convshape.verifier import check_device
+
+            check_device(device.value)
+        except ConvshapeError as exc:
+            raise _usage_error(exc.render()) from None
 
 
 def _expand(files: list[str]) -> list[str]:
@@ -626,13 +632,7 @@ def draw_command(
         suffix = os.path.splitext(output or "")[1].lower()
         format = DrawFormat.MERMAID if suffix in (".mmd", ".mermaid", ".md") else DrawFormat.SVG
     if verify:
-        with _progress("importing torch ..."):
-            try:
-                from convshape.verifier import check_device
-
-                check_device(device.value)
-            except ConvshapeError as exc:
-                raise _usage_error(exc.render()) from None
+        _torch_on(device)
     result = _checked(file, verify, device.value)
     if result.spec is None:
         raise typer.Exit(1)

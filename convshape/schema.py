@@ -35,7 +35,7 @@ from convshape.calc import describe
 from convshape.codes import CODES
 from convshape.containers import CONTAINERS
 from convshape.layers import REGISTRY, Layer
-from convshape.layers.kinds import MAX_SCALE, required, schema
+from convshape.layers.kinds import CHOICES, MAX_SCALE, required, schema
 from convshape.spec.blocks import INCLUDE_KEYS
 from convshape.spec.budgets import UNITS
 from convshape.spec.names import RESERVED_NAMES
@@ -135,7 +135,6 @@ KIND_SCHEMAS: dict[str, Kind] = {  # one per kinds.KINDS entry, each mirroring i
     ),
     "Pad": Kind("an int or a list of {n} ints", _ints(None, lambda n: n)),
     "NonNegPad": Kind("an int >= 0 or a list of {n} of them", _ints(0, lambda n: n)),
-    "ZerosOnly": _choice("zeros"),
     "ConvPad": Kind(
         "same, valid, an int or a list of {n} ints",
         lambda n: {"anyOf": [{"enum": ["same", "valid"]}, _ints(None, lambda m: m)(n)]},
@@ -161,16 +160,10 @@ KIND_SCHEMAS: dict[str, Kind] = {  # one per kinds.KINDS entry, each mirroring i
     "OptOutSize": Kind(
         "null, a positive int or a list of {n} positive ints", _optional(_ints(1, lambda n: n))
     ),
+    **{name: _choice(*words) for name, words in CHOICES.items()},
     "IntList": Kind("a list of positive ints (one may be -1)", _const(_INT_LIST)),
     "DimList": Kind("a non-empty list of dims (ints)", _const(_list(_int(), min_items=1))),
     "NormShape": Kind("a positive int or a list of them", _const(_positive_or_list(_int(1)))),
-    "PaddingMode": _choice("zeros", "reflect", "replicate", "circular"),
-    "UpsampleMode": _choice(
-        "nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"
-    ),
-    "GeluApprox": _choice("none", "tanh"),
-    "StochasticMode": _choice("row", "batch"),
-    "ActivationName": _choice("relu", "gelu"),
 }
 
 
@@ -374,8 +367,8 @@ def _top_keys() -> dict[str, Fragment]:
         "name": {"type": ["string", "null"], "description": "the model's name"},
         "description": {"description": "free text"},
         "input": {
-            **_or_expr(_list(_int(1), min_items=1)),
-            "description": "the input shape, batch first, e.g. [1, 3, 224, 224]",
+            **_or_expr(_list(_int(0), min_items=1)),
+            "description": "the input shape, batch first, e.g. [1, 3, 224, 224] (0: empty, CS106)",
         },
         "unbatched": {"type": "boolean", "default": False},
         "allow": {"anyOf": [_ref("allow"), {"type": "array", "items": _ref("allow")}]},

@@ -139,7 +139,7 @@ BAD = [  # (id, spec text, the path of the schema's error)
      "$.layers[0].layers[0]"),
     ("unknown-top-key", "layer: []\nlayers: []", "$"),
     ("missing-input", None, "$"),
-    ("input-zero", "input: [1, 0, 32]\nlayers: []", "$.input[1]"),
+    ("input-negative", "input: [1, -1, 32]\nlayers: []", "$.input[1]"),
     ("unbatched-string", "unbatched: 'yes'\nlayers: []", "$.unbatched"),
     ("name-int", "name: 3\nlayers: []", "$.name"),
     ("budget-value", "budget: {params: lots}\nlayers: []", "$.budget.params"),

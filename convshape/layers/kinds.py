@@ -203,6 +203,23 @@ def _size_any(v: Any, ndim: int) -> Any:
     raise ValueError(f"must be a positive int or a list of positive ints, got {v!r}")
 
 
+CHOICES: dict[str, tuple[str, ...]] = {  # the kinds that are one of a few words
+    "ZerosOnly": ("zeros",),
+    "PaddingMode": ("zeros", "reflect", "replicate", "circular"),
+    "UpsampleMode": (
+        "nearest",
+        "linear",
+        "bilinear",
+        "bicubic",
+        "trilinear",
+        "area",
+        "nearest-exact",
+    ),
+    "GeluApprox": ("none", "tanh"),
+    "StochasticMode": ("row", "batch"),
+    "ActivationName": ("relu", "gelu"),
+}
+
 KINDS: dict[str, Check] = {
     "int": _int(None),
     "PosInt": _int(1),
@@ -220,7 +237,6 @@ KINDS: dict[str, Check] = {
     "OptSize": _optional(_ints(1, lambda n: n)),  # pooling stride (None = kernel_size)
     "Pad": _ints(None, lambda n: n),  # conv / pool padding; range checked by the layer
     "NonNegPad": _ints(0, lambda n: n),
-    "ZerosOnly": _choice("zeros"),
     "ConvPad": _conv_padding,
     "PadSpec": _ints(None, lambda n: 2 * n),  # padding layers: (left, right, top, bottom, ...)
     "OutputSize": _output_size,
@@ -229,18 +245,12 @@ KINDS: dict[str, Check] = {
     "Pad2": _ints(0, lambda n: 2),
     "OptSizeAny": _optional(_size_any),
     "OptScale": _optional(_scale),
+    **{name: _choice(*words) for name, words in CHOICES.items()},
     "OptRatio": _optional(_ratio),
     "OptOutSize": _optional(_ints(1, lambda n: n)),  # FractionalMaxPool's output_size
     "IntList": _int_list,
     "DimList": _dim_list,
     "NormShape": _normalized_shape,
-    "PaddingMode": _choice("zeros", "reflect", "replicate", "circular"),
-    "UpsampleMode": _choice(
-        "nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"
-    ),
-    "GeluApprox": _choice("none", "tanh"),
-    "StochasticMode": _choice("row", "batch"),
-    "ActivationName": _choice("relu", "gelu"),
 }
 
 
