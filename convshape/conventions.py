@@ -4,7 +4,8 @@ The same model is "4.1 GFLOPs", "4.09 GMac" or "8.2 GFLOPs" depending on the too
 counts bias, normalization, activations and pooling its own way. :func:`count` gives, without
 running anything, the number each peer reports for the model ``convshape.build`` makes, per
 forward pass at the spec's input shape, per module path (containers sum their children).
-``tests/test_conventions.py`` runs every peer on every shipped config and asserts equality.
+``tests/test_conventions.py`` runs every peer on every shipped config and on samples of every
+registered layer type (``tests/layer_samples.py``) and asserts equality.
 
 The merges of convshape's containers (Residual's ``+``, Gate's ``*``, Concat's ``torch.cat``,
 Split's split/cat, the ``x.clone()`` of a branch that writes its input) count 0 under every
@@ -40,6 +41,30 @@ Peer behaviour that makes a peer's number differ from what it means to count:
   (thop/vision/calc_func.py:28) where the others use the input grid.
 * torchinfo prices Linear/LayerNorm by ``output_size[0] * params`` (torchinfo/layer_info.py:242):
   a Linear on an (N, L, E) sequence counts N, not N*L, rows.
+* ptflops counts an nn.Upsample twice, by its hook (ptflops/pytorch_ops.py:21, the numel of
+  ``output[0]``, one sample) and by the patched ``F.interpolate`` (pytorch_ops.py:351);
+  UpsamplingNearest2d / UpsamplingBilinear2d have no hook and count once. A single scale factor
+  makes the second count the float ``numel(in) * scale ** d``, which ptflops sums with the rest
+  and truncates once (pytorch_engine.py:93); the convention truncates per layer, so a model
+  with k such layers with a fractional count can read up to k - 1 lower than ptflops.
+  With one scale per axis, ptflops multiplies ``numel(in)`` by ``np.prod(scale,
+  dtype=np.int64)`` (pytorch_ops.py:378), truncating each factor: scale (1.5, 2.0) counts
+  ``2 * numel(in)`` where the output has ``3 * numel(in)`` elements. The convention does too.
+* ptflops counts a TransformerEncoderLayer's attention by its nn.MultiheadAttention hook
+  (pytorch_ops.py:180), which adds the out-projection bias even where ``bias=False`` ("bias is
+  always enabled"), and never counts its activation: the layer stores the F.relu / F.gelu it
+  was built with (torch/nn/modules/transformer.py:788), not the function ptflops patches later.
+  fvcore counts its projections and norms, not the attention matmuls (no handle for
+  ``aten::scaled_dot_product_attention``); thop only linear1, linear2, norm1 and norm2.
+* ptflops counts the functions a module calls where it patches them: LocalResponseNorm
+  (Tensor.mul/add and avg_pool, torch/nn/functional.py:3074-3087) and LPPool (avg_pool, relu,
+  Tensor.mul, functional.py:1147-1244) count although ptflops has no rule for the module.
+* thop's upsample rule counts 0 for 'trilinear', 'area' and 'nearest-exact'
+  (thop/vision/basic_hooks.py:125); fvcore counts only the 2-d nearest and bilinear kernels
+  (and 'area' on a 4-d input, which is adaptive_avg_pool2d), fvcore/nn/flop_count.py:40-42.
+* ptflops runs a batch of one built from the shape without its first axis
+  (pytorch_engine.py:43), so its per-sample number means something only for a batch-first
+  input; on an unbatched or sequence-first one, this convention too divides by the first axis.
 """
 
 from __future__ import annotations
@@ -49,6 +74,7 @@ from dataclasses import dataclass
 from convshape.conventions_rules import FVCORE, PTFLOPS, THOP, TORCHINFO, Rule, Term, flops, macs
 from convshape.engine import Node, Prediction
 from convshape.errors import ConvshapeError
+from convshape.layers import REGISTRY
 
 DEFAULT = "torchvision"
 
@@ -70,10 +96,10 @@ class Convention:
             return self.default(node)
         rule = self.rules.get(node.type_name)
         if rule is None:
-            known = ", ".join(sorted(self.rules))
+            missing = len({*REGISTRY, node.type_name} - set(self.rules))
             raise ConvshapeError(
                 f"{node.path} ({node.type_name}): no {self.name} rule for {node.type_name} "
-                f"yet (known: {known})"
+                f"(one of {missing} types without a rule)"
             )
         return rule(node)
 

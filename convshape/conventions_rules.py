@@ -9,90 +9,57 @@ source lines cited are those of the versions in the ``bench`` extra (torchinfo 1
 A peer that dispatches on the module class (thop, ptflops) sees the torch class the builder
 makes: ``torch.nn.<Type>`` for most layers, a ``convshape.modules`` class for the rest (a
 ``torch_module`` of its own), which such a peer does not know.
+
+The layer-type groups and the small readers the tables share live in
+``conventions_rules_base.py``; the rules for modules a peer counts through what runs inside
+them (Upsample, TransformerEncoder(Layer), LocalResponseNorm, LPPool) in
+``conventions_rules_composite.py``. Every registered layer type has a rule in every table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from math import prod
-from typing import NamedTuple
 
+from convshape.conventions_rules_base import (
+    ADAPTIVE_AVG,
+    AVG_POOL,
+    BATCH_NORM,
+    CONV,
+    CONV_T,
+    ENCODER,
+    INSTANCE_NORM,
+    LP_POOL,
+    MAX_POOL,
+    POOL,
+    QUIET,
+    UPSAMPLE,
+    Rule,
+    Term,
+    by_class,
+    has,
+    kernel,
+    layer,
+    macs,
+    numel_in,
+    numel_out,
+    plus_bias,
+    scaled,
+    zero,
+)
+from convshape.conventions_rules_composite import (
+    fvcore_encoder,
+    fvcore_upsample,
+    ptflops_encoder,
+    ptflops_lp_pool,
+    ptflops_lrn,
+    ptflops_upsample,
+    thop_encoder,
+    thop_upsample,
+    torchinfo_encoder,
+)
 from convshape.engine import Node
-from convshape.layers import Layer
-from convshape.layers.base import ntuple
 
-
-class Term(NamedTuple):
-    """A module's count under one convention, and what differs from convshape's MACs."""
-
-    value: int
-    note: str = ""
-
-
-Rule = Callable[[Node], Term]
-
-CONV = tuple(f"Conv{d}d" for d in (1, 2, 3))
-CONV_T = tuple(f"ConvTranspose{d}d" for d in (1, 2, 3))
-BATCH_NORM = tuple(f"BatchNorm{d}d" for d in (1, 2, 3))
-MAX_POOL = tuple(f"{kind}MaxPool{d}d" for kind in ("", "Adaptive") for d in (1, 2, 3))
-AVG_POOL = tuple(f"AvgPool{d}d" for d in (1, 2, 3))
-ADAPTIVE_AVG = tuple(f"AdaptiveAvgPool{d}d" for d in (1, 2, 3))
-POOL = MAX_POOL + AVG_POOL + ADAPTIVE_AVG
-# Modules that compute nothing any peer counts (views, copies, identity in eval, the
-# activations no peer has a rule for, convshape's own elementwise leaves).
-QUIET = (
-    "Flatten", "Unflatten", "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
-    "AlphaDropout", "FeatureAlphaDropout", "Permute", "Transpose", "Reshape", "Select",
-    "ChannelShuffle", "StochasticDepth", "ClassToken", "PositionEmbedding", "LayerScale",
-    "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid",
-)  # fmt: skip
-
-
-def layer(node: Node) -> Layer:
-    assert node.layer is not None, node.path
-    return node.layer
-
-
-def numel_in(node: Node) -> int:
-    return prod(node.input_shape)
-
-
-def numel_out(node: Node) -> int:
-    return prod(node.output_shape)
-
-
-def has(node: Node, field: str) -> bool:
-    """A boolean constructor argument (``bias``, ``affine``), False where the type lacks it."""
-    return bool(getattr(layer(node), field, False))
-
-
-def kernel(node: Node) -> int:
-    lay = layer(node)
-    return prod(ntuple(getattr(lay, "kernel_size"), lay.ndim))  # noqa: B009
-
-
-def macs(node: Node) -> Term:
-    return Term(node.macs)
-
-
-def zero(node: Node) -> Term:
-    return Term(0, "not counted" if node.macs else "")
-
-
-def scaled(factor: int, what: str) -> Rule:
-    """``factor`` times the input's numel."""
-    return lambda node: Term(factor * numel_in(node), f"{what} {factor}*numel")
-
-
-def plus_bias(node: Node) -> Term:
-    """MACs plus one add per output element where the layer has a bias."""
-    if not has(node, "bias"):
-        return Term(node.macs)
-    return Term(node.macs + numel_out(node), "+bias")
-
-
-def by_class(*groups: tuple[tuple[str, ...], Rule]) -> dict[str, Rule]:
-    return {name: rule for names, rule in groups for name in names}
+__all__ = ["FVCORE", "PTFLOPS", "THOP", "TORCHINFO", "Rule", "Term", "flops", "macs"]
 
 
 # ------------------------------------------------------------------ torch FlopCounterMode
@@ -132,11 +99,16 @@ def fvcore_attention(node: Node) -> Term:
 FVCORE = by_class(
     (CONV + CONV_T + ("Linear",), macs),
     (BATCH_NORM, fvcore_batch_norm),
-    (("LayerNorm", "GroupNorm"), fvcore_norm),
+    # aten::instance_norm: norm_flop_counter(1) (fvcore/nn/flop_count.py:39), as LayerNorm's
+    (("LayerNorm", "GroupNorm") + INSTANCE_NORM, fvcore_norm),
     (("AdaptiveAvgPool2d",), lambda node: Term(numel_in(node), "pool: numel")),
     (("SelfAttention",), fvcore_attention),
-    (MAX_POOL + AVG_POOL + ("AdaptiveAvgPool1d", "AdaptiveAvgPool3d"), zero),
-    (("ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Softmax") + QUIET, zero),
+    (ENCODER, fvcore_encoder),
+    (UPSAMPLE, fvcore_upsample),
+    (MAX_POOL + AVG_POOL + LP_POOL + ("AdaptiveAvgPool1d", "AdaptiveAvgPool3d"), zero),
+    # no handle for aten::prelu, rms_norm, softmax, the LRN's pow/avg_pool3d (flop_count.py:26)
+    (("ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Softmax", "Softmax2d"), zero),
+    (("PReLU", "RMSNorm", "LocalResponseNorm") + QUIET, zero),
 )
 
 # ------------------------------------------------------------------ ptflops (pytorch backend)
@@ -154,13 +126,20 @@ def ptflops_norm(node: Node) -> Term:
 
 PTFLOPS = by_class(
     (CONV + CONV_T + ("Linear",), plus_bias),  # pytorch_ops.py:60, :35: + bias per output
-    (BATCH_NORM + ("LayerNorm", "GroupNorm"), ptflops_norm),
-    (("ReLU", "ELU", "GELU"), scaled(2, "act hook+F:")),  # hook :30 and patched F.relu
+    (BATCH_NORM + INSTANCE_NORM + ("LayerNorm", "GroupNorm"), ptflops_norm),  # :300 IN too
+    # hook :30 and patched F.relu / F.elu / F.gelu / F.prelu (PReLU's hook: pytorch_ops.py:278)
+    (("ReLU", "ELU", "GELU", "PReLU"), scaled(2, "act hook+F:")),
     (("ReLU6", "LeakyReLU"), scaled(1, "act")),  # hook only: F.hardtanh / F.leaky_relu
-    (("SiLU", "Softmax"), scaled(1, "act F:")),  # no hook, patched F.silu / F.softmax
+    # no hook, patched F.silu / F.softmax (Softmax2d: F.softmax(input, -3),
+    # torch/nn/modules/activation.py:1860)
+    (("SiLU", "Softmax", "Softmax2d"), scaled(1, "act F:")),
     (POOL, scaled(2, "pool hook+F:")),  # pytorch_ops.py:46 input numel, and patched F.*
+    (LP_POOL, ptflops_lp_pool),
+    (("LocalResponseNorm",), ptflops_lrn),
+    (UPSAMPLE, ptflops_upsample),
+    (ENCODER, ptflops_encoder),
     (("SelfAttention",), zero),  # not nn.MultiheadAttention itself: no hook
-    (QUIET, zero),
+    (("RMSNorm",) + QUIET, zero),  # no hook; F.rms_norm is not patched
 )
 
 # ------------------------------------------------------------------ thop
@@ -198,12 +177,16 @@ def thop_softmax(node: Node) -> Term:
 THOP = by_class(
     (CONV + ("Linear",), macs),
     (CONV_T, thop_conv_t),
-    (BATCH_NORM + ("LayerNorm",), thop_norm),
+    (BATCH_NORM + INSTANCE_NORM + ("LayerNorm",), thop_norm),
     (AVG_POOL, lambda node: Term(numel_out(node), "pool: numel(out)")),
     (ADAPTIVE_AVG, thop_adaptive_avg),
     (("Softmax",), thop_softmax),
+    (("PReLU",), scaled(1, "prelu")),  # thop/vision/basic_hooks.py:82: numel in eval
+    (UPSAMPLE, thop_upsample),
+    (ENCODER, thop_encoder),
     (MAX_POOL + ("ReLU", "ReLU6", "LeakyReLU", "GroupNorm"), zero),
-    (("ELU", "GELU", "SiLU", "SelfAttention") + QUIET, zero),
+    (("ELU", "GELU", "SiLU", "SelfAttention", "Softmax2d", "RMSNorm") + LP_POOL, zero),
+    (("LocalResponseNorm",) + QUIET, zero),
 )
 
 # ------------------------------------------------------------------ torchinfo
@@ -225,7 +208,10 @@ def torchinfo_params(node: Node) -> Term:
 
 TORCHINFO = by_class(
     (CONV + CONV_T, torchinfo_conv),
-    (("Linear",) + BATCH_NORM + ("LayerNorm", "GroupNorm"), torchinfo_params),
+    (("Linear", "PReLU", "LayerNorm", "GroupNorm", "RMSNorm"), torchinfo_params),
+    (BATCH_NORM + INSTANCE_NORM, torchinfo_params),
     (("SelfAttention",), zero),  # has a child (out_proj): not a leaf; out_proj never runs
-    (POOL + ("ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Softmax") + QUIET, zero),
+    (ENCODER, torchinfo_encoder),
+    (POOL + LP_POOL + UPSAMPLE + ("ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU"), zero),
+    (("Softmax", "Softmax2d", "LocalResponseNorm") + QUIET, zero),
 )

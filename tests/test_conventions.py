@@ -23,12 +23,15 @@ import yaml
 from helpers import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_samples import SAMPLES
 
 import convshape
 from convshape.conventions import CONVENTIONS, count
 from convshape.conventions_explain import compact, explain
+from convshape.conventions_rules import FVCORE, PTFLOPS, THOP, TORCHINFO, Rule
 from convshape.engine import Prediction
 from convshape.errors import ConvshapeError
+from convshape.layers import REGISTRY
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 PEERS = ("flopcounter", "fvcore", "ptflops", "thop", "torchinfo")
@@ -133,13 +136,24 @@ def test_conventions_have_one_line_rules_and_units() -> None:
         assert "\n" not in conv.rule and conv.unit in ("MAC", "FLOP")
 
 
-def test_an_unknown_convention_or_type_is_an_error(tmp_path: Path) -> None:
+def test_an_unknown_convention_or_type_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prediction = predict(tmp_path, [{"type": "PReLU"}], [1, 3, 4, 4])
     with pytest.raises(ConvshapeError, match="unknown counting convention 'flops'"):
         count(prediction, "flops")
-    with pytest.raises(ConvshapeError, match=r"0 \(PReLU\): no thop rule for PReLU"):
+    monkeypatch.delitem(THOP, "PReLU")
+    message = "0 (PReLU): no thop rule for PReLU (one of 1 types without a rule)"
+    with pytest.raises(ConvshapeError) as raised:
         count(prediction, "thop")
+    assert str(raised.value) == message
     assert count(prediction, "torchvision").total == 0
+
+
+@pytest.mark.parametrize("table", [FVCORE, PTFLOPS, THOP, TORCHINFO], ids=PEERS[1:])
+def test_every_registered_type_has_a_rule_for_every_peer(table: dict[str, Rule]) -> None:
+    assert sorted(set(REGISTRY) - set(table)) == []
+    assert sorted(set(table) - set(REGISTRY)) == []  # no rule for a type that is not one
 
 
 @pytest.mark.parametrize(
@@ -230,9 +244,11 @@ def _thop_paths(tree: dict[str, Any], prefix: str) -> Iterator[tuple[str, int]]:
         yield from _thop_paths(children, path + ".")
 
 
-def _torchinfo(model: Any, shape: tuple[int, ...]) -> tuple[int, dict[str, int]]:
+def _torchinfo(
+    model: Any, shape: tuple[int, ...], device: str = "meta"
+) -> tuple[int, dict[str, int]]:
     torchinfo = pytest.importorskip("torchinfo")
-    stats = torchinfo.summary(model, input_size=shape, verbose=0, device="meta")
+    stats = torchinfo.summary(model, input_size=shape, verbose=0, device=device)
     paths = {id(module): path for path, module in model.named_modules()}
     leaves = {paths[info.layer_id]: info.macs for info in stats.summary_list if info.is_leaf_layer}
     return stats.total_mult_adds, leaves
@@ -362,6 +378,72 @@ def test_drawn_layers_count_as_every_peer_counts(drawn: Drawn) -> None:
     peers = peer_counts(prediction)
     ours = {name: count(prediction, name).total for name in PEERS}
     assert ours == {name: peers[name][0] for name in PEERS}, (layer, shape)
+
+
+# ------------------------------------------------------------------ every registered type
+
+SAMPLE_BATCH = 2  # tests/layer_samples.py: N=2 first wherever the layer takes a batch
+
+
+def sample_counts(prediction: Prediction) -> dict[str, int]:
+    """Each peer's own total for a one-layer model, built and run on the CPU in eval mode.
+
+    ptflops builds its own batch of 1 from the shape without the batch: it is run only where
+    the sample's first axis is its batch (``tests/layer_samples.py``: N=2 where the layer takes
+    a batch); on an unbatched or sequence-first input its per-sample number means nothing.
+    """
+    import torch
+
+    shape = tuple(prediction.spec.input_shape)
+    torch.manual_seed(0)
+    model, x = convshape.build(prediction).eval(), torch.randn(shape)
+    with _quiet():
+        counts = {
+            "torchinfo": _torchinfo(model, shape, device="cpu")[0],
+            "fvcore": int(_fvcore(model, x)[0]),
+            "thop": _thop(model, x)[0],
+        }
+        if shape[0] == SAMPLE_BATCH:
+            counts["ptflops"] = _ptflops(model, shape)[0]
+    return counts
+
+
+# The interpolation kernels and scale-factor forms the samples leave out: each peer prices
+# them differently (fvcore: only 2-d nearest/bilinear and 'area'; thop: no trilinear, area or
+# nearest-exact; ptflops: numel(in) * scale ** d, or * the product of the truncated factors).
+IMAGE = (2, 3, 4, 5)
+UPSAMPLES: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
+    "area": ({"scale_factor": 2.0, "mode": "area"}, IMAGE),
+    "area-1d": ({"size": 7, "mode": "area"}, (2, 3, 4)),
+    "nearest-exact": ({"scale_factor": 1.5, "mode": "nearest-exact"}, IMAGE),
+    "nearest-1d-fraction": ({"scale_factor": 1.75}, (2, 3, 6)),
+    "nearest-3d": ({"size": 3, "mode": "nearest"}, (2, 2, 2, 2, 2)),
+    "trilinear": ({"scale_factor": [2.0, 1.0, 1.5], "mode": "trilinear"}, (2, 2, 2, 2, 2)),
+    "bilinear-per-axis": ({"scale_factor": [1.5, 2.0], "mode": "bilinear"}, IMAGE),
+    "bicubic-size": ({"size": [5, 3], "mode": "bicubic"}, IMAGE),
+}
+
+
+def sample_cases() -> Iterator[Any]:
+    for type_name, cases in SAMPLES.items():
+        for i, (kwargs, shape) in enumerate(cases):
+            yield pytest.param(type_name, kwargs, shape, id=f"{type_name}-{i}")
+    for name, (kwargs, shape) in UPSAMPLES.items():
+        yield pytest.param("Upsample", kwargs, shape, id=f"Upsample-{name}")
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("type_name", "kwargs", "shape"), list(sample_cases()))
+def test_every_registered_type_counts_as_every_peer_counts(
+    tmp_path: Path, type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]
+) -> None:
+    for peer in ("torch", "fvcore", "ptflops", "thop", "torchinfo"):
+        pytest.importorskip(peer)
+    layer = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    prediction = predict(tmp_path, [{"type": type_name, **layer}], list(shape))
+    theirs = sample_counts(prediction)
+    ours = {name: count(prediction, name).total for name in theirs}
+    assert ours == theirs
 
 
 # ------------------------------------------------------------------------------ the command
