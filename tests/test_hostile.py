@@ -281,17 +281,17 @@ def test_strict_values_still_take_what_torch_takes(tmp_path: Path) -> None:
     spec = "input: [1, 2, 8]\nlayers: [{type: AdaptiveAvgPool1d, output_size: [3]}]\n"
     assert predict_text(tmp_path, spec).output_shape == (1, 2, 3)
     err = error_of(tmp_path, spec.replace("[3]", "[null]"))  # torch: "must be tuple of ints"
-    assert "argument 'output_size' must be a positive int or a list of 1 positive ints" in str(err)
+    assert "argument 'output_size' must be an int >= 0 or a list of 1 ints >= 0" in str(err)
 
 
 @pytest.mark.parametrize(
     ("shape", "message"),
     [
-        ("[0, 3, 8, 8]", "'input' must be a list of positive ints, batch first, e.g. [1, 3, 224, "
-         "224]; got [0, 3, 8, 8]"),
-        ("[1, 3, 8.0]", "'input' must be a list of positive ints, batch first, e.g. [1, 3, 224, "
+        ("[-1, 3, 8, 8]", "'input' must be a list of ints >= 0, batch first, e.g. [1, 3, 224, "
+         "224]; got [-1, 3, 8, 8]"),
+        ("[1, 3, 8.0]", "'input' must be a list of ints >= 0, batch first, e.g. [1, 3, 224, "
          "224]; got [1, 3, 8.0]"),
-        ("[true, 3]", "'input' must be a list of positive ints, batch first, e.g. [1, 3, 224, "
+        ("[true, 3]", "'input' must be a list of ints >= 0, batch first, e.g. [1, 3, 224, "
          "224]; got [True, 3]"),
         ("[4611686018427387904, 4, 8, 8]", "input [4611686018427387904, 4, 8, 8] would have about "
          "2**70 elements, more than a torch tensor can hold (2**63 - 1)"),
@@ -465,5 +465,5 @@ def test_an_enormous_value_is_not_echoed_back_whole(tmp_path: Path) -> None:
     dims = ", ".join(["-1"] * 50_000)
     err = error_of(tmp_path, f"input: [{dims}]\nlayers: [ReLU]\n")
     assert len(err.render()) < 1000
-    assert "'input' must be a list of positive ints" in err.message
+    assert "'input' must be a list of ints >= 0" in err.message
     assert "characters cut" in err.message

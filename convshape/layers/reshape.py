@@ -257,8 +257,6 @@ class PixelUnshuffle(KeepsNothing):
     def output_shape(self, shape: Shape) -> Shape:
         # PixelShuffle.cpp: (*, C, H, W) -> (*, C*r^2, H/r, W/r); H, then W, must divide
         lead, c, h, w = _chw(shape, "pixel_unshuffle")
-        if prod(shape) == 0:  # pixel_unshuffle: an empty input is returned as it is (a clone)
-            return shape
         r = self.downscale_factor
         for axis, word, size in (("H", "height", h), ("W", "width", w)):
             if size % r:
@@ -266,6 +264,8 @@ class PixelUnshuffle(KeepsNothing):
                     f"{word} ({size}) must be divisible by downscale_factor ({r})",
                     formula=[f"{axis}_in % downscale_factor = {size} % {r} = {size % r}"],
                 )
+        if prod(shape) == 0:  # pixel_unshuffle, after its checks: an empty input comes back
+            return shape
         return (*lead, c * r * r, h // r, w // r)
 
     def explain(self, shape: Shape, out: Shape) -> list[str]:

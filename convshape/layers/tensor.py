@@ -107,6 +107,8 @@ class Reshape(Reshapes):
                 f"cannot reshape tensor of 0 elements into shape {[shape[0], *self.shape]} "
                 "because the unspecified dimension size -1 can be any value and is ambiguous"
             )
+        if shape[0] == 0 and -1 not in self.shape:
+            return self.shape  # (0, *shape) holds the 0 elements of any empty batch
         if -1 in self.shape:
             if have % known:
                 raise ShapeError(
