@@ -42,7 +42,7 @@ from typing import Any
 
 from convshape.containers import CONTAINERS, ConcatType, ContainerType, GateType, ResidualType
 from convshape.engine import BYTES_PER_FLOAT32, MAX_BYTES, Prediction, node_type, predict
-from convshape.errors import ConvshapeError
+from convshape.errors import ConvshapeError, SpecError
 from convshape.layers import REGISTRY, Layer, Shape
 from convshape.layers.activation import (
     GLU,
@@ -1419,6 +1419,12 @@ def analyze(spec: Spec, lo: int = 32, hi: int = 1024) -> SizeReport:
         raise ValueError(f"the range needs 1 <= lo <= hi, got {lo}..{hi}")
     if hi > MAX_HI:
         raise ValueError(f"hi is at most {MAX_HI:,} (every size from 1 to hi is evaluated)")
+    if 0 in spec.input_shape:
+        raise SpecError(
+            f"sizes varies the spatial sizes of a real input; this spec's input "
+            f"{list(spec.input_shape)} is empty (a dimension of size 0)",
+            hint="give every dimension of `input` a size of at least 1",
+        ).located(location=spec.input_location)
     started = time.perf_counter()
     spec = replace(spec, expects=False)
     model = SizeModel(spec)

@@ -97,3 +97,30 @@ def test_what_torch_refuses_stays_refused(tmp_path: Path) -> None:
     code, _, stderr = cli("check", "--no-verify", path)
     assert code == 1
     assert "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size" in stderr
+
+
+def test_every_command_takes_an_empty_input(tmp_path: Path) -> None:
+    """An input with a 0: each command answers (sizes refuses it, located), none crashes."""
+    path = str(write(tmp_path, """
+        input: [0, 3, 32, 32]
+        layers:
+          - {type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+          - {type: MaxPool2d, kernel_size: 2}
+          - Flatten
+          - {type: Linear, out_features: 10}
+    """))  # fmt: skip
+    out = tmp_path / "out"
+    runs = {
+        ("check", "--receptive-field", "--no-verify", path): 0,
+        ("check", "-f", "markdown", "--no-verify", path): 0,
+        ("check", "-f", "json", "--device", "meta", path): 0,
+        ("diff", path, path): 0,
+        ("draw", path, "-o", f"{out}.svg"): 0,
+        ("export", path, "-o", f"{out}.py"): 0,
+        ("explain-count", path): 0,
+        ("sizes", path): 1,
+    }
+    for args, expected in runs.items():
+        code, _, stderr = cli(*args)
+        assert code == expected and "Traceback" not in stderr, (args, stderr)
+    assert "model.yaml:1:8" in cli("sizes", path).stderr
