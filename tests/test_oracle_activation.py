@@ -119,3 +119,26 @@ def test_explain_prelu_and_glu() -> None:
         "GLU halves dim 1 (a * sigmoid(b) of its two halves): 6 / 2 = 3",
         "[2, 6] -> [2, 3]",
     ]
+
+
+OVERFLOW = [  # float arguments ATen converts to float32 on every forward: beyond 3.4e38 it raises
+    ("ELU", {"alpha": 1e39}),
+    ("ELU", {"alpha": -1e39}),
+    ("CELU", {"alpha": 3e-116}),  # 1 / alpha overflows
+    ("CELU", {"alpha": 2.9e-39}),
+    ("CELU", {"alpha": 3e-39}),  # 1 / alpha = 3.3e38 fits
+    ("LeakyReLU", {"negative_slope": 1e39}),
+    ("Softplus", {"beta": 1e39}),
+    ("Softplus", {"threshold": -1e39}),
+    ("Threshold", {"threshold": 0.0, "value": 1e39}),
+    ("Hardtanh", {"min_val": -1e39, "max_val": 1.0}),
+    ("Hardshrink", {"lambd": 1e39}),
+    ("RReLU", {"lower": -1e39, "upper": 0.3}),
+    ("ELU", {"alpha": 3.4e38}),  # fits
+]
+
+
+@pytest.mark.parametrize(("type_name", "kwargs"), OVERFLOW, ids=[f"{t}-{k}" for t, k in OVERFLOW])
+def test_float32_overflow_of_arguments(type_name: str, kwargs: dict[str, float]) -> None:
+    assert_agrees(type_name, kwargs, (2, 3))
+    assert_agrees(type_name, kwargs, (0, 3))  # raised on an empty tensor too

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+from typing import ClassVar
 
 from convshape.errors import ShapeError
 from convshape.layers.argtypes import GeluApprox, NonNegInt, Probability
@@ -34,6 +35,18 @@ class _Act(Layer):
     """An activation or dropout: elementwise, its output laid out like its input."""
 
     elementwise = True
+    # arguments ATen converts to the input's float32 on every forward: above 3.4e38 it raises
+    # "value cannot be converted to type float without overflow"
+    float32_args: ClassVar[tuple[str, ...]] = ()
+
+    def check(self) -> None:
+        for name in self.float32_args:
+            value = getattr(self, name)
+            if abs(value) > FLOAT_MAX:
+                raise ShapeError(
+                    "value cannot be converted to type float without overflow",
+                    formula=[f"|{name}| = {abs(value):g} > float32 max 3.40282e+38"],
+                )
 
     def saves(
         self, shape: Shape, strides: Strides, out: Shape, at: Device, grad_in: bool, learns: bool
@@ -127,6 +140,7 @@ class SELU(_Inplace):
 @register
 @dataclass(frozen=True)
 class ELU(_Act):
+    float32_args = ("alpha",)
     alpha: float = 1.0
     inplace: bool = False
 
@@ -137,15 +151,24 @@ class CELU(_Act):
     alpha: float = 1.0
     inplace: bool = False
 
+    float32_args = ("alpha",)
+
     def check(self) -> None:
         # ATen Activation.cpp celu: torch raises on every forward, so convshape at construction
         if self.alpha == 0:
             raise ShapeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+        super().check()
+        if abs(1 / self.alpha) > FLOAT_MAX:  # celu runs elu with input_scale = 1 / alpha
+            raise ShapeError(
+                "value cannot be converted to type float without overflow",
+                formula=[f"1 / alpha = {1 / self.alpha:g} > float32 max 3.40282e+38"],
+            )
 
 
 @register
 @dataclass(frozen=True)
 class LeakyReLU(_Act):
+    float32_args = ("negative_slope",)
     negative_slope: float = 0.01
     inplace: bool = False
 
@@ -153,6 +176,7 @@ class LeakyReLU(_Act):
 @register
 @dataclass(frozen=True)
 class Hardshrink(_Act):
+    float32_args = ("lambd",)
     lambd: float = 0.5
 
 
@@ -173,6 +197,7 @@ class Softshrink(_Act):
 @register
 @dataclass(frozen=True)
 class Softplus(_Act):
+    float32_args = ("beta", "threshold")
     beta: float = 1.0
     threshold: float = 20.0
 
@@ -186,6 +211,7 @@ class GELU(_Act):
 @register
 @dataclass(frozen=True)
 class Threshold(_Act):
+    float32_args = ("threshold", "value")
     threshold: float
     value: float
     inplace: bool = False
@@ -198,7 +224,10 @@ class RReLU(_Act):
     upper: float = 1.0 / 3
     inplace: bool = False
 
+    float32_args = ("lower", "upper")
+
     def check(self) -> None:
+        super().check()
         # ATen RReLU (rrelu_with_noise): checked on every forward, eval mode included
         if not self.lower <= self.upper:
             raise ShapeError(
@@ -215,7 +244,10 @@ class Hardtanh(_Act):
     max_val: float = 1.0
     inplace: bool = False
 
+    float32_args = ("min_val", "max_val")
+
     def check(self) -> None:
+        super().check()
         # activation.py Hardtanh.__init__: an assert, so equal bounds fail too
         if not self.max_val > self.min_val:
             raise ShapeError(
