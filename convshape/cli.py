@@ -552,6 +552,19 @@ def _checked(file: str, verify: bool = False, device: str = "cpu") -> Any:
     return result
 
 
+def _output(what: str) -> Any:
+    """The ``-o`` option of the commands that write one text."""
+    return typer.Option("--output", "-o", help=f"Write {what} here (default: stdout).")
+
+
+def _predicted(file: str) -> Any:
+    """The spec's :class:`~convshape.engine.Prediction`; exit 1 (errors printed) if it fails."""
+    result = _checked(file)
+    if result.prediction is None or not result.prediction.ok:
+        raise typer.Exit(1)
+    return result.prediction
+
+
 @app.command("explain-count")
 def explain_count_command(
     file: Annotated[str, typer.Argument(help="A spec file (YAML).")],
@@ -567,34 +580,24 @@ def explain_count_command(
     from convshape import render
     from convshape.conventions_explain import explain
 
-    result = _checked(file)
-    if result.prediction is None or not result.prediction.ok:
-        raise typer.Exit(1)
-    _out(render.safe(explain(result.prediction, depth, all_rows)))
+    _out(render.safe(explain(_predicted(file), depth, all_rows)))
 
 
 @app.command("export")
 def export_command(
     file: Annotated[str, typer.Argument(help="A spec file (YAML).")],
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write the module here (default: stdout).")
-    ] = None,
+    output: Annotated[str | None, _output("the module")] = None,
 ) -> None:
     """Plain PyTorch code for a spec: a module that imports only torch, one class per block,
     shapes in comments; its state_dict matches convshape's build."""
     from convshape.export import export
 
-    result = _checked(file)
-    if result.prediction is None or not result.prediction.ok:
-        raise typer.Exit(1)
-    _write(export(result.prediction), output, (file,))
+    _write(export(_predicted(file)), output, (file,))
 
 
 @app.command("schema")
 def schema_command(
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write the schema here (default: stdout).")
-    ] = None,
+    output: Annotated[str | None, _output("the schema")] = None,
 ) -> None:
     """The JSON Schema (draft 2020-12) of the spec language, for editors' YAML completion."""
     from convshape.schema import schema_text
@@ -605,9 +608,7 @@ def schema_command(
 @app.command("draw")
 def draw_command(
     file: Annotated[str, typer.Argument(help="A spec file (YAML).")],
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write the drawing here (default: stdout).")
-    ] = None,
+    output: Annotated[str | None, _output("the drawing")] = None,
     format: Annotated[
         DrawFormat | None,
         typer.Option(
